@@ -1,0 +1,69 @@
+// Entry point: parse once, run, and turn every failure into one line, an exit code, and
+// (in Kubernetes) the termination message.
+
+import fs from "node:fs";
+import { helpText, parseConfig } from "./config.ts";
+import { AppError, DownloadError, ExitCode, SignalError } from "./errors.ts";
+import { createLogger, type Logger } from "./log.ts";
+import { redactText } from "./redact.ts";
+import { runInstall } from "./run.ts";
+import { packaging, REVISION, VERSION } from "./version.ts";
+
+function writeTerminationLog(file: string, line: string) {
+  // Only where Kubernetes (or a test) provided the file: never create one in /dev.
+  try {
+    if (file && fs.existsSync(file)) fs.writeFileSync(file, line.slice(0, 4000) + "\n");
+  } catch {
+    /* best effort */
+  }
+}
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  let log: Logger = createLogger(env.LOG_FORMAT === "json" ? "json" : "text");
+  let terminationLog = env.PACKAGE_TERMINATION_LOG || "/dev/termination-log";
+  const ac = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    log.warn(`received ${sig}, stopping`);
+    ac.abort(new SignalError(sig));
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+  let deadline: NodeJS.Timeout | undefined;
+  try {
+    const action = parseConfig(argv, env);
+    if (action.kind === "help") {
+      process.stdout.write(helpText(VERSION) + "\n");
+      return ExitCode.ok;
+    }
+    if (action.kind === "version") {
+      process.stdout.write(`download-package ${VERSION} (${REVISION}) node ${process.versions.node}, ${await packaging()}\n`);
+      return ExitCode.ok;
+    }
+    const { config, warnings } = action.result;
+    log = createLogger(config.logFormat);
+    terminationLog = config.terminationLog;
+    for (const w of warnings) log.warn(w);
+    if (config.timeout > 0) {
+      deadline = setTimeout(() => ac.abort(new DownloadError(`total deadline of ${config.timeout / 1000}s exceeded (PACKAGE_TIMEOUT)`, { retryable: false, hint: "raise PACKAGE_TIMEOUT or check the network" })), config.timeout);
+      deadline.unref();
+    }
+    process.umask(0); // modes come from the archive (or --file-mode/--dir-mode), exactly
+    await runInstall({ config, env, log, signal: ac.signal });
+    return ExitCode.ok;
+  } catch (e) {
+    const err = ac.signal.aborted && ac.signal.reason instanceof SignalError ? ac.signal.reason : e;
+    if (err instanceof AppError) {
+      log.error(redactText(err.message), { hint: err.hint || undefined, exitCode: err.exitCode });
+      writeTerminationLog(terminationLog, `${redactText(err.message)}${err.hint ? ` (hint: ${err.hint})` : ""}`);
+      return err.exitCode;
+    }
+    const msg = redactText((err as Error)?.stack ?? String(err));
+    log.error(`internal error: ${msg}`, { hint: "please report this with the log above", exitCode: ExitCode.internal });
+    writeTerminationLog(terminationLog, `internal error: ${redactText((err as Error)?.message ?? String(err))}`);
+    return ExitCode.internal;
+  } finally {
+    clearTimeout(deadline);
+    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onSignal);
+  }
+}

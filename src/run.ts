@@ -1,0 +1,199 @@
+// The main job: config → transport → verify → extract → install.
+
+import fs from "node:fs";
+import tls from "node:tls";
+import type { Config, ExpectedDigest } from "./config.ts";
+import { parseExpectedDigest } from "./config.ts";
+import { ArchiveSink } from "./archive.ts";
+import { parseChecksumFile } from "./checksum-file.ts";
+import { DownloadError, IntegrityError, SignalError, UsageError } from "./errors.ts";
+import { newStats, transfer, type TransferPlan } from "./fetch.ts";
+import { Installation } from "./install.ts";
+import type { Logger } from "./log.ts";
+import { redactUrl } from "./redact.ts";
+import { curlTransport } from "./transports/curl.ts";
+import { nodeHttpTransport } from "./transports/node-http.ts";
+import type { TlsSettings, Transport } from "./transports/types.ts";
+import { undiciTransport } from "./transports/undici.ts";
+import { wgetTransport } from "./transports/wget.ts";
+import { formatBytes, formatSeconds } from "./units.ts";
+import { Writable } from "node:stream";
+
+function readPem(file: string, what: string): string {
+  try {
+    return fs.readFileSync(file, "utf8");
+  } catch (e) {
+    throw new UsageError(`cannot read the ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`, "mount the file at that path, or fix the path");
+  }
+}
+
+export function tlsSettings(c: Config, env: NodeJS.ProcessEnv): TlsSettings {
+  const s: TlsSettings = { insecure: c.insecure };
+  if (c.caFile) {
+    const system = (tls as { getCACertificates?: (t: string) => string[] }).getCACertificates?.("default") ?? [...tls.rootCertificates];
+    s.ca = [...system, readPem(c.caFile, "CA file")];
+    s.caFile = c.caFile;
+  } else if (env.NODE_EXTRA_CA_CERTS) {
+    s.caFile = env.NODE_EXTRA_CA_CERTS; // Node reads it itself; curl and wget need the path
+  }
+  if (c.certFile) {
+    s.cert = readPem(c.certFile, "client certificate");
+    s.key = readPem(c.keyFile, "client key");
+    s.certFile = c.certFile;
+    s.keyFile = c.keyFile;
+  }
+  return s;
+}
+
+export function makeTransports(names: string[], env: NodeJS.ProcessEnv, log: Logger): Transport[] {
+  const all: Record<string, () => Transport> = { undici: undiciTransport, node: nodeHttpTransport, curl: () => curlTransport(env), wget: () => wgetTransport(env) };
+  const out: Transport[] = [];
+  for (const n of names) {
+    const t = all[n]();
+    if (t.available()) out.push(t);
+    else log.info(`transport ${n} is not available here (not on PATH); skipped`);
+  }
+  if (out.length === 0) throw new UsageError("none of the transports in PACKAGE_TRANSPORTS is available here", "include undici or node in PACKAGE_TRANSPORTS");
+  return out;
+}
+
+class MemorySink extends Writable {
+  chunks: Buffer[] = [];
+  size = 0;
+  override _write(chunk: Buffer, _e: BufferEncoding, cb: (err?: Error | null) => void) {
+    this.size += chunk.length;
+    if (this.size > 1024 * 1024) return cb(new UsageError("the checksum file is larger than 1 MiB", "point PACKAGE_CHECKSUM_URL at a sha256sum-style text file"));
+    this.chunks.push(chunk);
+    cb();
+  }
+}
+
+function endSink(w: Writable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (w.errored) return reject(w.errored);
+    w.once("error", reject);
+    w.end(() => {
+      if (w.errored) reject(w.errored);
+      else resolve();
+    });
+  });
+}
+
+export interface RunContext {
+  config: Config;
+  env: NodeJS.ProcessEnv;
+  log: Logger;
+  signal: AbortSignal;
+}
+
+async function expectedDigest(ctx: RunContext, base: Omit<TransferPlan, "urls" | "what">): Promise<ExpectedDigest | undefined> {
+  const { config } = ctx;
+  if (config.sha256) return parseExpectedDigest(config.sha256, "PACKAGE_SHA256");
+  if (!config.checksumUrl) return undefined;
+  const { sink } = await transfer({ ...base, urls: [config.checksumUrl], what: "checksum file" }, { open: () => new MemorySink(), drop: async () => {} });
+  await endSink(sink);
+  const text = Buffer.concat(sink.chunks).toString("utf8");
+  const names = config.urls.map((u) => decodeURIComponent(new URL(u).pathname.split("/").pop() ?? ""));
+  const found = parseChecksumFile(text, names);
+  if (!found) throw new IntegrityError(`the checksum file lists no digest for ${names[0] || "the package"}`, "publish a line 'HEX  FILENAME' for the package in the checksum file");
+  return found;
+}
+
+export async function runInstall(ctx: RunContext): Promise<void> {
+  const { config, log, env } = ctx;
+  const started = Date.now();
+  const install = new Installation(config.dest);
+  const tlsConf = tlsSettings(config, env);
+  const transports = makeTransports(config.transports, env, log);
+  const base = { config, transports, tls: tlsConf, env, log, signal: ctx.signal };
+
+  const removed = install.prepare();
+  if (removed.length) log.warn("removed leftovers of an interrupted run", { removed });
+
+  const expected = await expectedDigest(ctx, base);
+  const marker = install.readMarker();
+  if (expected && marker && !config.force && marker.digest.algorithm === expected.algorithm && marker.digest.hex === expected.hex) {
+    log.info("already installed, nothing to do", { dest: install.dest, digest: `${expected.algorithm}:${expected.hex}`, installedAt: marker.installedAt });
+    return;
+  }
+  if (!expected) log.info("no checksum given (PACKAGE_SHA256 or PACKAGE_CHECKSUM_URL): the package is not verified");
+
+  let staging: string | undefined;
+  let current: ArchiveSink | undefined;
+  const extractOpts = { ...config, algorithm: expected?.algorithm ?? ("sha256" as const) };
+  const sinks = {
+    open: () => {
+      staging = install.newStaging();
+      current = new ArchiveSink(staging, extractOpts);
+      return current;
+    },
+    drop: async (s: ArchiveSink) => {
+      s.destroy();
+      if (staging) install.discard(staging);
+      staging = undefined;
+    },
+  };
+
+  let progress: NodeJS.Timeout | undefined;
+  const stats = newStats();
+  try {
+    if (config.progressInterval > 0) {
+      let lastBytes = 0;
+      let lastAt = Date.now();
+      progress = setInterval(() => {
+        const r = current?.result();
+        if (!r) return;
+        const now = Date.now();
+        const rate = ((r.rawBytes - lastBytes) / Math.max(1, now - lastAt)) * 1000;
+        [lastBytes, lastAt] = [r.rawBytes, now];
+        const size = stats.size;
+        log.info("progress", { bytes: formatBytes(r.rawBytes), percent: size ? `${((r.rawBytes / size) * 100).toFixed(1)}%` : undefined, rate: `${formatBytes(rate)}/s`, files: r.files });
+      }, config.progressInterval);
+      progress.unref();
+    }
+    const t = await transfer({ ...base, urls: config.urls, what: "package", stats }, {
+      open: () => sinks.open(),
+      drop: (s) => sinks.drop(s),
+    });
+    await endSink(t.sink);
+    const result = t.sink.result();
+    if (expected && result.digest.hex !== expected.hex) {
+      throw new IntegrityError(`checksum mismatch: expected ${expected.algorithm}:${expected.hex}, got ${result.digest.algorithm}:${result.digest.hex}`);
+    }
+    install.commit(staging!, {
+      urls: config.urls.map((u) => redactUrl(u)),
+      digest: result.digest,
+      installedAt: new Date().toISOString(),
+      bytes: result.bytes,
+      files: result.files,
+      etag: stats.etag,
+      lastModified: stats.lastModified,
+    });
+    staging = undefined;
+    log.info("installed", {
+      dest: install.dest,
+      format: result.format,
+      files: result.files,
+      entries: result.entries,
+      bytes: formatBytes(result.bytes),
+      package: formatBytes(result.rawBytes),
+      transferred: formatBytes(stats.bytesTransferred),
+      ratio: result.rawBytes ? (stats.bytesTransferred / result.rawBytes).toFixed(2) : undefined,
+      attempts: stats.attempts,
+      resumes: stats.resumes,
+      restarts: stats.restarts,
+      transports: stats.transports,
+      digest: `${result.digest.algorithm}:${result.digest.hex}`,
+      verified: expected !== undefined,
+      seconds: formatSeconds(Date.now() - started),
+    });
+  } finally {
+    clearInterval(progress);
+    if (staging) {
+      current?.destroy();
+      install.discard(staging);
+    }
+  }
+}
+
+export { DownloadError, SignalError };

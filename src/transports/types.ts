@@ -1,0 +1,47 @@
+// The one interface every transport implements. A transport makes exactly one HTTP GET:
+// it does not follow redirects, retry, or judge the status; the caller (src/fetch.ts) does.
+
+import type { Readable } from "node:stream";
+
+export interface TlsSettings {
+  /** Full trust list to use (system + extra CAs) when extra CAs were given; undefined = defaults. */
+  ca?: string[];
+  caFile?: string;
+  cert?: string;
+  certFile?: string;
+  key?: string;
+  keyFile?: string;
+  insecure: boolean;
+}
+
+export interface TransportRequest {
+  url: URL;
+  headers: Record<string, string>;
+  signal: AbortSignal;
+  connectTimeoutMs: number;
+  tls: TlsSettings;
+  /** Proxy to use for this URL (already resolved against NO_PROXY), or undefined. */
+  proxy?: URL;
+}
+
+export interface TransportResponse {
+  status: number;
+  /** Lower-case names; repeated headers joined with ", ". */
+  headers: Record<string, string>;
+  body: Readable;
+}
+
+export interface Transport {
+  readonly name: string;
+  /** false when the transport cannot run here (e.g. no curl on PATH). */
+  available(): boolean;
+  /** Reason this transport must be skipped for this request (e.g. credentials it cannot keep off argv). */
+  unsuitable?(req: TransportRequest): string | undefined;
+  request(req: TransportRequest): Promise<TransportResponse>;
+}
+
+export function flattenHeaders(h: Record<string, string | string[] | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h)) if (v !== undefined) out[k.toLowerCase()] = Array.isArray(v) ? v.join(", ") : v;
+  return out;
+}

@@ -10,7 +10,7 @@ import { AppError, DownloadError, UsageError } from "./errors.ts";
 import type { Logger } from "./log.ts";
 import { proxyFor } from "./proxy.ts";
 import { redactText, redactUrl } from "./redact.ts";
-import type { TlsSettings, Transport, TransportResponse } from "./transports/types.ts";
+import { discard, type TlsSettings, type Transport, type TransportResponse } from "./transports/types.ts";
 import { formatBytes } from "./units.ts";
 
 export interface TransferStats {
@@ -141,7 +141,7 @@ export async function transfer<S extends Writable>(plan: TransferPlan, sinks: Si
       if (why) throw Object.assign(new DownloadError(`${t.name} skipped: ${why}`, { transportLevel: true }), { skip: true });
       const res = await t.request(req);
       if (!REDIRECTS.has(res.status) || !res.headers.location) return res;
-      res.body.destroy();
+      discard(res.body);
       const next = new URL(res.headers.location, url);
       if (next.protocol !== "http:" && next.protocol !== "https:") throw new DownloadError(`redirect to unsupported scheme ${next.protocol}`, { retryable: false });
       if (seen.includes(next.href)) {
@@ -192,7 +192,7 @@ export async function transfer<S extends Writable>(plan: TransferPlan, sinks: Si
       }
       const { status } = res;
       if (status < 200 || status >= 300) {
-        res.body.destroy();
+        discard(res.body);
         throw new DownloadError(`HTTP ${status} from ${redactUrl(m.url)}`, {
           status,
           retryable: isRetryableStatus(status),
@@ -207,7 +207,7 @@ export async function transfer<S extends Writable>(plan: TransferPlan, sinks: Si
       } else if (resuming && status === 206) {
         const cr = parseContentRange(res.headers["content-range"]);
         if (!cr || cr.start !== offset || (total !== undefined && cr.total !== undefined && cr.total !== total)) {
-          res.body.destroy();
+          discard(res.body);
           await restart(`the server answered a different range (${res.headers["content-range"] ?? "none"})`);
           return false;
         }
@@ -250,7 +250,7 @@ export async function transfer<S extends Writable>(plan: TransferPlan, sinks: Si
     } finally {
       disarm();
       plan.signal.removeEventListener("abort", onOuter);
-      if (res && !res.body.destroyed) res.body.destroy();
+      if (res && !res.body.destroyed) discard(res.body);
     }
   };
 

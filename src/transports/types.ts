@@ -45,3 +45,9 @@ export function flattenHeaders(h: Record<string, string | string[] | undefined>)
   for (const [k, v] of Object.entries(h)) if (v !== undefined) out[k.toLowerCase()] = Array.isArray(v) ? v.join(", ") : v;
   return out;
 }
+
+/** Throw a response body away without an unhandled 'error' from its destruction. */
+export function discard(body: Readable) {
+  body.on("error", () => {});
+  if (!body.destroyed) body.destroy();
+}

@@ -1,0 +1,76 @@
+// Runs the program under test as a user would: a separate process, env and flags.
+// DP_TARGET picks the target: the esbuild bundle (default) or the single executable.
+
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+export const ROOT = path.resolve(import.meta.dirname, "../..");
+export const TARGET = process.env.DP_TARGET ? path.resolve(ROOT, process.env.DP_TARGET) : path.join(ROOT, "dist/download-package.cjs");
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** The environment a test run starts from: no proxies or PACKAGE_* leaking in from the developer's shell. */
+export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (/^(PACKAGE_|LOG_FORMAT$|NODE_EXTRA_CA_CERTS$)|_proxy$/i.test(k)) continue;
+    env[k] = v;
+  }
+  return { ...env, PACKAGE_BACKOFF: "50ms", PACKAGE_BACKOFF_MAX: "200ms", ...extra };
+}
+
+export function command(args: string[]): [string, string[]] {
+  return TARGET.endsWith(".cjs") || TARGET.endsWith(".js") ? [process.execPath, [TARGET, ...args]] : [TARGET, args];
+}
+
+export function runDp(env: Record<string, string | undefined>, args: string[] = [], opts: { onSpawn?: (pid: number) => void; timeoutMs?: number } = {}): Promise<RunResult> {
+  const started = Date.now();
+  const [cmd, argv] = command(args);
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, argv, { env: cleanEnv(env), stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("error", reject);
+    if (child.pid) opts.onSpawn?.(child.pid);
+    const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 60_000);
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, ms: Date.now() - started });
+    });
+  });
+}
+
+export function tmpdir(prefix = "dp-test-"): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** Every file under dir (relative path → type, mode, content or link target), for exact tree comparisons. */
+export function snapshot(dir: string, skip = new Set([".download-package"])): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (rel: string) => {
+    for (const name of fs.readdirSync(path.join(dir, rel)).sort()) {
+      if (rel === "" && skip.has(name)) continue;
+      const r = rel ? `${rel}/${name}` : name;
+      const full = path.join(dir, r);
+      const st = fs.lstatSync(full);
+      const mode = (st.mode & 0o7777).toString(8);
+      if (st.isSymbolicLink()) out[r] = `link -> ${fs.readlinkSync(full)}`;
+      else if (st.isDirectory()) {
+        out[r] = `dir ${mode}`;
+        walk(r);
+      } else out[r] = `file ${mode} ${fs.readFileSync(full).toString("base64").slice(0, 200)} ${st.size}`;
+    }
+  };
+  walk("");
+  return out;
+}

@@ -169,6 +169,7 @@ export async function transfer<S extends Writable>(plan: TransferPlan, sinks: Si
         else if (validator.lastModified) headers["if-range"] = validator.lastModified;
       }
     }
+    if (plan.signal.aborted) throw plan.signal.reason;
     stats.attempts++;
     if (!stats.transports.includes(t.name)) stats.transports.push(t.name);
     log.info(resuming ? `resuming the ${plan.what}` : `downloading the ${plan.what}`, { url: redactUrl(m.url), transport: t.name, attempt: stats.attempts, from: resuming ? offset : undefined });
@@ -266,6 +267,7 @@ export async function transfer<S extends Writable>(plan: TransferPlan, sinks: Si
           ti--; // answered a different range: ask again on the same path
           continue;
         } catch (e) {
+          if (plan.signal.aborted) throw plan.signal.reason; // signal or total deadline: stop now
           if (!(e instanceof DownloadError)) throw e;
           if ((e as { skip?: boolean }).skip) {
             if (!skipped.has(t.name)) log.warn(e.message);

@@ -20,7 +20,12 @@ export function wgetTransport(env = process.env): Transport {
     },
     request(req): Promise<TransportResponse> {
       const args = ["-q", "-S", "-O", "-", "--max-redirect=0", `--connect-timeout=${Math.max(1, Math.ceil(req.connectTimeoutMs / 1000))}`, "--tries=1", "--no-config"];
-      for (const [k, v] of Object.entries(req.headers)) args.push(`--header=${k}: ${v}`);
+      for (const [k, v] of Object.entries(req.headers)) {
+        // wget refuses a 206 to a Range it did not ask for itself: let it ask.
+        const range = k === "range" ? /^bytes=(\d+)-$/.exec(v) : null;
+        if (range) args.push(`--start-pos=${range[1]}`);
+        else args.push(`--header=${k}: ${v}`);
+      }
       if (req.tls.caFile) args.push(`--ca-certificate=${req.tls.caFile}`);
       if (req.tls.insecure) args.push("--no-check-certificate");
       if (!req.proxy) args.push("--no-proxy");

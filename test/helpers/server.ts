@@ -11,8 +11,12 @@ export interface Route {
   /** Statuses answered to successive requests before the body is served (e.g. [503, 503]). */
   statuses?: number[];
   retryAfter?: string;
-  /** Cut every response after this fraction of the bytes it would send. */
+  /** Cut every response after this fraction of the package's size. */
   dropFraction?: number;
+  /** Reset the connection, before any answer, on these request indices (0-based). */
+  resetOn?: number[];
+  /** Stall (stallAfter bytes) only on these request indices; default every request. */
+  stallOn?: number[];
   /** Cut the n-th response (0-based) after this many bytes; other responses complete. */
   dropAt?: Record<number, number>;
   /** Send this many bytes, then never another (the connection stays open). */
@@ -38,6 +42,7 @@ export interface Logged {
   headers: http.IncomingHttpHeaders;
   status: number;
   bytes: number;
+  at: number;
 }
 
 export interface TestServer {
@@ -62,7 +67,7 @@ export async function startServer(tlsOpts?: { key: string; cert: string; ca?: st
     const r = routes.get(path);
     const i = counts.get(path) ?? 0;
     counts.set(path, i + 1);
-    const entry: Logged = { path, headers: req.headers, status: 0, bytes: 0 };
+    const entry: Logged = { path, headers: req.headers, status: 0, bytes: 0, at: Date.now() };
     log.push(entry);
     const answer = (status: number, headers: Record<string, string> = {}, text = "") => {
       entry.status = status;
@@ -71,6 +76,7 @@ export async function startServer(tlsOpts?: { key: string; cert: string; ca?: st
     };
     if (!r) return answer(404, {}, "not found\n");
     if (r.stallHeaders) return;
+    if (r.resetOn?.includes(i)) return void req.socket.resetAndDestroy();
     if (r.auth && req.headers.authorization !== r.auth) return answer(401, { "www-authenticate": 'Basic realm="t"' }, "unauthorized\n");
     if (r.statuses && i < r.statuses.length) return answer(r.statuses[i], r.retryAfter ? { "retry-after": r.retryAfter } : {}, `status ${r.statuses[i]}\n`);
     if (r.redirect) return answer(302, { location: r.redirect });
@@ -98,9 +104,9 @@ export async function startServer(tlsOpts?: { key: string; cert: string; ca?: st
     if (status === 206) headers["content-range"] = `bytes ${start}-${body.length - 1}/${body.length}`;
     res.writeHead(status, headers);
     let limit = slice.length;
-    if (r.dropFraction !== undefined) limit = Math.floor(slice.length * r.dropFraction);
+    if (r.dropFraction !== undefined) limit = Math.min(limit, Math.floor(body.length * r.dropFraction));
     if (r.dropAt?.[i] !== undefined) limit = Math.min(limit, r.dropAt[i]);
-    const stall = r.stallAfter !== undefined && r.stallAfter < slice.length;
+    const stall = r.stallAfter !== undefined && r.stallAfter < slice.length && (!r.stallOn || r.stallOn.includes(i));
     if (stall) limit = r.stallAfter!;
     const chunk = r.throttle ? Math.max(1, Math.floor(r.throttle / 20)) : 64 * 1024;
     let sent = 0;

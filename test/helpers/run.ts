@@ -74,3 +74,17 @@ export function snapshot(dir: string, skip = new Set([".download-package"])): Re
   walk("");
   return out;
 }
+
+/** Run any command without blocking the event loop (the tests' own servers must keep answering). */
+export function exec(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env: opts.env ?? process.env, stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("error", reject);
+    child.stdin.end(opts.input ?? "");
+    child.on("close", (status) => resolve({ status, stdout, stderr }));
+  });
+}

@@ -1,0 +1,92 @@
+// Second half of `npm run build`: turn dist/download-package.cjs into one executable,
+// dist/download-package, and lay out dist/rootfs/ with every file the image needs.
+//
+//   1. pkg (@yao-pkg/pkg), linuxstatic target, when its base binary is in the offline cache
+//      (PKG_CACHE_PATH, default base-images/pkg-cache, filled once by ./save-pkg-base.sh);
+//   2. otherwise Node's single-executable-application support applied to the npm registry's
+//      Node binary (the one running this script: the blob must come from that very binary),
+//      plus the glibc loader and libraries it links against, at their usual paths.
+//
+// PACKAGER=pkg|sea forces one; the default (auto) takes pkg when its cache is there.
+
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+
+const root = path.resolve(import.meta.dirname, "..");
+const dist = path.join(root, "dist");
+const bundle = path.join(dist, "download-package.cjs");
+const exe = path.join(dist, "download-package");
+const rootfs = path.join(dist, "rootfs");
+const cache = path.resolve(root, process.env.PKG_CACHE_PATH || "base-images/pkg-cache");
+const want = process.env.PACKAGER || "auto";
+const nodeMajor = process.versions.node.split(".")[0];
+
+const run = (cmd, args, env = {}) => execFileSync(cmd, args, { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, ...env } });
+const sha256 = (f) => createHash("sha256").update(fs.readFileSync(f)).digest("hex");
+
+/** A pkg base binary for this Node major in the offline cache, checked against its .sha256 when present. */
+function pkgBase() {
+  if (!fs.existsSync(cache)) return undefined;
+  const found = fs.readdirSync(cache, { recursive: true }).map(String).filter((f) => new RegExp(`fetched-v${nodeMajor}\\.[\\d.]+-linuxstatic-x64$`).test(f));
+  for (const rel of found) {
+    const file = path.join(cache, rel);
+    const sumFile = `${file}.sha256`;
+    if (fs.existsSync(sumFile) && fs.readFileSync(sumFile, "utf8").split(/\s+/)[0] !== sha256(file)) {
+      throw new Error(`${file} does not match ${sumFile}: run ./save-pkg-base.sh again`);
+    }
+    return file;
+  }
+  return undefined;
+}
+
+function withPkg(base) {
+  console.log(`packaging with pkg from the offline cache (${path.relative(root, base)})`);
+  const pkgBin = path.join(root, "node_modules/@yao-pkg/pkg/lib-es5/bin.js");
+  run(process.execPath, [pkgBin, bundle, "--targets", `node${nodeMajor}-linuxstatic-x64`, "--output", exe, "--no-bytecode", "--public"], { PKG_CACHE_PATH: cache });
+  install(exe, "usr/local/bin/download-package");
+}
+
+function withSea() {
+  console.log(`packaging as a Node single-executable application (node ${process.versions.node}: no pkg base binary in ${path.relative(root, cache)})`);
+  const blob = path.join(dist, "sea-prep.blob");
+  const seaConfig = path.join(dist, "sea-config.json");
+  fs.writeFileSync(seaConfig, JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true }));
+  run(process.execPath, ["--experimental-sea-config", seaConfig]);
+  fs.copyFileSync(process.execPath, exe);
+  fs.chmodSync(exe, 0o755);
+  try {
+    run("strip", [exe]); // debug symbols are most of the registry binary's size
+  } catch {
+    console.log("strip not found: the executable keeps its debug symbols");
+  }
+  run(process.execPath, [path.join(root, "node_modules/postject/dist/cli.js"), exe, "NODE_SEA_BLOB", blob, "--sentinel-fuse", "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2"]);
+  fs.rmSync(blob);
+  fs.rmSync(seaConfig);
+  install(exe, "usr/local/bin/download-package");
+  // The registry's Node is linked against glibc: bring the loader and libraries along, at
+  // the paths the binary asks for. None of them exist on Alpine (musl) or scratch.
+  const ldd = execFileSync("ldd", [exe]).toString();
+  for (const m of ldd.matchAll(/(?:=>\s*)?(\/\S+)\s+\(0x/g)) install(m[1], m[1].slice(1));
+}
+
+function install(from, rel) {
+  const to = path.join(rootfs, rel);
+  fs.mkdirSync(path.dirname(to), { recursive: true });
+  fs.copyFileSync(fs.realpathSync(from), to);
+  fs.chmodSync(to, 0o755);
+}
+
+fs.rmSync(rootfs, { recursive: true, force: true });
+fs.rmSync(exe, { force: true });
+const base = want === "sea" ? undefined : pkgBase();
+if (want === "pkg" && !base) throw new Error(`PACKAGER=pkg but no pkg base binary for node${nodeMajor} in ${cache}: run ./save-pkg-base.sh where the internet is reachable`);
+if (base) withPkg(base);
+else withSea();
+const size = (f) => `${(fs.statSync(f).size / 1024 / 1024).toFixed(1)} MiB`;
+console.log(`built ${path.relative(root, exe)} (${size(exe)}) and ${path.relative(root, rootfs)}/:`);
+for (const f of fs.readdirSync(rootfs, { recursive: true }).map(String).sort()) {
+  const full = path.join(rootfs, f);
+  if (fs.statSync(full).isFile()) console.log(`  /${f} (${size(full)})`);
+}

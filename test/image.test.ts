@@ -51,7 +51,9 @@ describe("the image", { skip: dockerMissing() }, () => {
   });
 
   it("a failing package exits non-zero with the reason in the log", async () => {
-    const out = await exec("docker", ["run", "--rm", "--read-only", "--network", "host", "-e", `PACKAGE_URL=${srv.url}/absent.tar.gz`, "-e", "PACKAGE_DEST=/tmp/x", "--tmpfs", "/tmp:mode=1777", IMAGE]);
+    const vol = tmpdir("dp-vol-");
+    fs.chmodSync(vol, 0o777);
+    const out = await exec("docker", ["run", "--rm", "--read-only", "--network", "host", "-v", `${vol}:/shared-data`, "-e", `PACKAGE_URL=${srv.url}/absent.tar.gz`, IMAGE]);
     assert.equal(out.status, 3);
     assert.match(out.stderr, /HTTP 404/);
   });

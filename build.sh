@@ -85,10 +85,14 @@ fi
 revision=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 source_url=$(git config --get remote.origin.url 2>/dev/null | sed -E 's#//[^/@]*@#//#' || true)
 created=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-DOCKER_BUILDKIT=${DOCKER_BUILDKIT:-0} run docker build -q \
-  --build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "VERSION=$version" --build-arg "REVISION=$revision" \
-  --build-arg "SOURCE=${source_url:-unknown}" --build-arg "CREATED=$created" \
-  -t "$local_ref" . >/dev/null || die 6 "docker build failed" "see the output above"
+build_args=(--build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "VERSION=$version" --build-arg "REVISION=$revision"
+  --build-arg "SOURCE=${source_url:-unknown}" --build-arg "CREATED=$created")
+if [[ $DRY_RUN == true ]]; then
+  run docker build "${build_args[@]}" -t "$local_ref" .
+elif ! build_out=$(DOCKER_BUILDKIT=${DOCKER_BUILDKIT:-0} docker build "${build_args[@]}" -t "$local_ref" . 2>&1); then
+  printf '%s\n' "$build_out" >&2
+  die 6 "docker build failed" "see the build output above"
+fi
 [[ -n $remote_ref ]] && run docker tag "$local_ref" "$remote_ref"
 log "built $local_ref"
 

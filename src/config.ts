@@ -281,6 +281,7 @@ export function helpText(version: string): string {
     `download-package ${version}: download a package and install it, verified and atomically, into a directory.`,
     "",
     "Usage: download-package [flags]        (every flag has an environment variable twin)",
+    "       download-package inject --help  (add the init container to existing workloads)",
     "",
     `  ${"flag".padEnd(22)} ${"environment".padEnd(26)} meaning`,
     ...rows,

@@ -46,6 +46,9 @@ export class ArchiveSink extends Writable {
     this.maxRatio = opts.maxRatio;
     this.extractor = new Extractor(stagingDir, opts, (err) => this.fail(err));
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
+    // Failures can land between writes (a thread-pool write hitting ENOSPC); the transfer
+    // loop reads them from .errored, and endSink() from the end callback.
+    this.on("error", () => {});
     this.extractor.parser.on("end", () => this.resolveDone());
   }
 
@@ -86,15 +89,15 @@ export class ArchiveSink extends Writable {
     if (this.failure) return cb(this.failure);
     if (this.decoder) this.decoder.end();
     else this.endTar();
-    this.done.then(() => {
-      if (this.failure) return cb(this.failure);
-      try {
-        this.extractor.finish();
-      } catch (e) {
-        return cb(e as Error);
-      }
-      cb();
-    });
+    this.done
+      .then(() => {
+        if (this.failure) throw this.failure;
+        return this.extractor.finish();
+      })
+      .then(
+        () => cb(this.failure),
+        (e: Error) => cb(e),
+      );
   }
 
   /** Decide the format from the first bytes; false (and failed) when it is not something we extract. */

@@ -31,6 +31,8 @@ export interface ExtractStats {
 }
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+const ASYNC_ENTRY_BYTES = 1024 * 1024;
+const MAX_IN_FLIGHT_BYTES = 16 * 1024 * 1024;
 
 export class Extractor {
   readonly parser: Parser;
@@ -41,6 +43,9 @@ export class Extractor {
   private readonly dirs = new Map<string, number>();
   private readonly root: string;
   private readonly opts: ExtractOptions;
+  private inFlight = 0;
+  private paused?: ReadEntry;
+  private drained: (() => void)[] = [];
 
   constructor(root: string, opts: ExtractOptions, onError: (err: AppError) => void) {
     this.root = root;
@@ -163,32 +168,69 @@ export class Extractor {
     const fd = fs.openSync(full, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
     this.files.add(rel);
     this.stats.files++;
-    let open = true;
-    const close = () => {
-      if (!open) return;
-      open = false;
-      fs.closeSync(fd);
-    };
-    entry.on("data", (chunk: Buffer) => {
-      if (this.failure) return;
+    const finalize = () => {
       try {
-        let off = 0;
-        while (off < chunk.length) off += fs.writeSync(fd, chunk, off, chunk.length - off);
-      } catch (e) {
-        close();
-        this.fail(fromFsError(e, `writing ${JSON.stringify(rel)}`));
-      }
-    });
-    entry.on("end", () => {
-      try {
-        if (open) {
-          if (entry.mtime) fs.futimesSync(fd, entry.mtime, entry.mtime);
-          if (o.uid >= 0 || o.gid >= 0) fs.fchownSync(fd, o.uid, o.gid);
-        }
-        close();
+        if (entry.mtime) fs.futimesSync(fd, entry.mtime, entry.mtime);
+        if (o.uid >= 0 || o.gid >= 0) fs.fchownSync(fd, o.uid, o.gid);
+        fs.closeSync(fd);
       } catch (e) {
         this.fail(fromFsError(e, `finishing ${JSON.stringify(rel)}`));
       }
+    };
+    if (entry.size < ASYNC_ENTRY_BYTES) {
+      // Small files: synchronous writes, one syscall each, no thread-pool round trip.
+      entry.on("data", (chunk: Buffer) => {
+        if (this.failure) return;
+        try {
+          let off = 0;
+          while (off < chunk.length) off += fs.writeSync(fd, chunk, off, chunk.length - off);
+        } catch (e) {
+          this.fail(fromFsError(e, `writing ${JSON.stringify(rel)}`));
+        }
+      });
+      entry.on("end", finalize);
+      return;
+    }
+    // Large files: positional writes on the thread pool, so that the disk works while this
+    // thread hashes and parses the next bytes; bounded by MAX_IN_FLIGHT_BYTES.
+    let position = 0;
+    let pendingHere = 0;
+    let ended = false;
+    const settle = () => {
+      if (ended && pendingHere === 0) finalize();
+    };
+    const write = (chunk: Buffer, pos: number) => {
+      fs.write(fd, chunk, 0, chunk.length, pos, (err, written) => {
+        if (err) {
+          this.fail(fromFsError(err, `writing ${JSON.stringify(rel)}`));
+        } else if (written < chunk.length && !this.failure) {
+          return write(chunk.subarray(written), pos + written);
+        }
+        pendingHere--;
+        this.inFlight -= chunk.length;
+        if (this.paused && this.inFlight <= MAX_IN_FLIGHT_BYTES / 2) {
+          const p = this.paused;
+          this.paused = undefined;
+          p.resume();
+        }
+        settle();
+        if (this.inFlight === 0) for (const f of this.drained.splice(0)) f();
+      });
+    };
+    entry.on("data", (chunk: Buffer) => {
+      if (this.failure) return;
+      pendingHere++;
+      this.inFlight += chunk.length;
+      write(chunk, position);
+      position += chunk.length;
+      if (this.inFlight > MAX_IN_FLIGHT_BYTES && !this.paused) {
+        this.paused = entry;
+        entry.pause();
+      }
+    });
+    entry.on("end", () => {
+      ended = true;
+      settle();
     });
   }
 
@@ -198,8 +240,10 @@ export class Extractor {
     (isLink ? fs.lchownSync : fs.chownSync)(full, o.uid, o.gid);
   }
 
-  /** Apply directory modes (deepest first, after every write) and ownership. */
-  finish() {
+  /** Wait for every write, then apply directory modes (deepest first) and ownership. */
+  async finish() {
+    if (this.inFlight > 0) await new Promise<void>((resolve) => this.drained.push(resolve));
+    if (this.failure) throw this.failure;
     const dirs = [...this.dirs.entries()].filter(([d]) => d !== "").sort((a, b) => b[0].length - a[0].length);
     try {
       for (const [d, mode] of dirs) {

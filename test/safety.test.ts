@@ -254,12 +254,16 @@ describe("all or nothing, and re-runs", () => {
       srv.route("/small.tar", { body: rawTar([{ name: "small.txt", content: "small" }]) });
       assert.equal((await runDp({ PACKAGE_URL: `${srv.url}/small.tar`, PACKAGE_DEST: dest })).code, 0);
       const before = snapshot(dest);
+      // One large file (thread-pool writes) and many small ones (synchronous writes).
       srv.route("/huge.tar.gz", { body: gzip(tarOf(makeTree({ "huge.bin": { content: crypto.randomBytes(2 * 1024 * 1024) } }))) });
-      const r = await runDp({ PACKAGE_URL: `${srv.url}/huge.tar.gz`, PACKAGE_DEST: dest });
-      assert.equal(r.code, 6, r.stderr);
-      assert.match(r.stderr, /no space left on device/);
-      assert.deepEqual(snapshot(dest), before);
-      assert.deepEqual(fs.readdirSync(path.join(dest, ".download-package")), ["installed.json"]);
+      srv.route("/many.tar.gz", { body: gzip(rawTar(Array.from({ length: 300 }, (_, i) => ({ name: `f${i}.bin`, content: crypto.randomBytes(8192) })))) });
+      for (const p of ["/huge.tar.gz", "/many.tar.gz"]) {
+        const r = await runDp({ PACKAGE_URL: `${srv.url}${p}`, PACKAGE_DEST: dest });
+        assert.equal(r.code, 6, r.stderr);
+        assert.match(r.stderr, /no space left on device/);
+        assert.deepEqual(snapshot(dest), before);
+        assert.deepEqual(fs.readdirSync(path.join(dest, ".download-package")), ["installed.json"]);
+      }
     } finally {
       execFileSync("umount", [mnt]);
     }

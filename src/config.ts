@@ -282,6 +282,7 @@ export function helpText(version: string): string {
     "",
     "Usage: download-package [flags]        (every flag has an environment variable twin)",
     "       download-package inject --help  (add the init container to existing workloads)",
+    "       download-package images --help  (list, export, import and push a chart's images offline)",
     "",
     `  ${"flag".padEnd(22)} ${"environment".padEnd(26)} meaning`,
     ...rows,
@@ -289,6 +290,6 @@ export function helpText(version: string): string {
     `  ${"--version".padEnd(22)} ${"".padEnd(26)} version and how the executable was built`,
     "",
     "Also read: HTTP_PROXY, HTTPS_PROXY, NO_PROXY (any case), NODE_EXTRA_CA_CERTS.",
-    "Exit codes: 0 ok, 1 internal error, 2 usage/config, 3 download, 4 integrity, 5 archive, 6 local I/O, 128+N signal N.",
+    "Exit codes: 0 ok, 1 internal error, 2 usage/config, 3 download, 4 integrity, 5 archive, 6 local I/O, 7 some images failed, 128+N signal N.",
   ].join("\n");
 }

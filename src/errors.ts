@@ -9,6 +9,8 @@ export const ExitCode = {
   integrity: 4,
   archive: 5,
   localIO: 6,
+  /** images commands: some images failed (the others were processed). */
+  partial: 7,
 } as const;
 
 export class AppError extends Error {

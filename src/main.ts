@@ -6,6 +6,7 @@ import { helpText, parseConfig } from "./config.ts";
 import { AppError, DownloadError, ExitCode, SignalError } from "./errors.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { redactText } from "./redact.ts";
+import { runImages } from "./images/cli.ts";
 import { runInject } from "./inject-cli.ts";
 import { runInstall } from "./run.ts";
 import { packaging, REVISION, VERSION } from "./version.ts";
@@ -31,6 +32,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   process.on("SIGINT", onSignal);
   let deadline: NodeJS.Timeout | undefined;
   try {
+    if (argv[0] === "images") {
+      return await runImages(argv.slice(1), env, (s) => process.stdout.write(s), (s) => log.info(s));
+    }
     if (argv[0] === "inject") {
       runInject(argv.slice(1), (s) => process.stdout.write(s), (s) => process.stderr.write(s));
       return ExitCode.ok;

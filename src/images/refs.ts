@@ -1,0 +1,118 @@
+// Image references: where they hide in Helm values and rendered manifests, and their
+// normal form. Pure.
+
+export interface Found {
+  ref: string;
+  file: string;
+  path: string;
+}
+
+/** docker.io/library defaults, :latest when neither tag nor digest. */
+export function normalizeRef(input: string): string {
+  let ref = input.trim();
+  let digest = "";
+  const at = ref.indexOf("@");
+  if (at >= 0) [ref, digest] = [ref.slice(0, at), ref.slice(at)];
+  const slash = ref.indexOf("/");
+  const first = slash >= 0 ? ref.slice(0, slash) : "";
+  let registry = "docker.io";
+  let rest = ref;
+  if (slash >= 0 && (first.includes(".") || first.includes(":") || first === "localhost")) {
+    registry = first;
+    rest = ref.slice(slash + 1);
+  }
+  if (registry === "index.docker.io" || registry === "registry-1.docker.io") registry = "docker.io";
+  let tag = "";
+  const colon = rest.lastIndexOf(":");
+  if (colon > rest.lastIndexOf("/")) [rest, tag] = [rest.slice(0, colon), rest.slice(colon + 1)];
+  if (registry === "docker.io" && !rest.includes("/")) rest = `library/${rest}`;
+  if (!tag && !digest) tag = "latest";
+  return `${registry}/${rest.toLowerCase()}${tag ? `:${tag}` : ""}${digest}`;
+}
+
+const REF = /^[a-z0-9]([a-z0-9._\-/:]*[a-z0-9_])?(@sha256:[0-9a-f]{64})?$/i;
+export function looksLikeImage(v: string): boolean {
+  return REF.test(v.trim()) && !v.includes("://") && !/^\d+(\.\d+)*$/.test(v.trim());
+}
+
+/** File name for an exported image: <name>_<tag>.tar.gz; the registry is kept unless docker.io. */
+export function fileNameFor(ref: string): string {
+  const n = normalizeRef(ref);
+  const [nameTag, digest] = n.split("@");
+  let name = nameTag;
+  let tag = "";
+  const colon = nameTag.lastIndexOf(":");
+  if (colon > nameTag.lastIndexOf("/")) [name, tag] = [nameTag.slice(0, colon), nameTag.slice(colon + 1)];
+  name = name.replace(/^docker\.io\/(library\/)?/, "");
+  if (digest) tag = `${tag ? `${tag}-` : ""}${digest.replace("sha256:", "sha256-").slice(0, 19)}`;
+  return `${name.replace(/[/:]/g, "_")}_${tag}.tar.gz`;
+}
+
+type Node = unknown;
+const isObj = (v: Node): v is Record<string, Node> => typeof v === "object" && v !== null && !Array.isArray(v);
+const scalar = (v: Node) => (typeof v === "string" || typeof v === "number" ? String(v) : undefined);
+
+/** Every image reference in a Helm values tree: `image: repo:tag`, maps with registry/repository/tag/digest, lists, nested charts. */
+export function imagesInValues(values: Node, file: string): Found[] {
+  const out: Found[] = [];
+  const globalRegistry = isObj(values) && isObj(values.global) ? scalar(values.global.imageRegistry) : undefined;
+  const walk = (node: Node, path: string) => {
+    if (Array.isArray(node)) return node.forEach((v, i) => walk(v, `${path}[${i}]`));
+    if (!isObj(node)) return;
+    const repo = scalar(node.repository);
+    if (repo && looksLikeImage(repo)) {
+      const registry = scalar(node.registry) || (repo.split("/")[0].includes(".") ? "" : globalRegistry ?? "");
+      const tag = scalar(node.tag);
+      const digest = scalar(node.digest);
+      let ref = `${registry ? `${registry.replace(/\/$/, "")}/` : ""}${repo}`;
+      if (tag) ref += `:${tag}`;
+      if (digest) ref += `@${digest}`;
+      out.push({ ref: normalizeRef(ref), file, path: path || "." });
+    }
+    for (const [k, v] of Object.entries(node)) {
+      const p = path ? `${path}.${k}` : k;
+      const s = typeof v === "string" ? v : undefined;
+      if (s && /(^image$|Image$)/.test(k) && looksLikeImage(s)) {
+        const registry = isObj(node) && scalar(node.registry) && !s.split("/")[0].includes(".") ? `${scalar(node.registry)}/` : "";
+        const tag = scalar(node.tag);
+        out.push({ ref: normalizeRef(`${registry}${s}${tag && !s.includes(":") && !s.includes("@") ? `:${tag}` : ""}`), file, path: p });
+      } else walk(v, p);
+    }
+  };
+  walk(values, "");
+  return out;
+}
+
+/** Every `image:` of every container in rendered manifests (helm template output). */
+export function imagesInManifests(docs: Node[], file: string): Found[] {
+  const out: Found[] = [];
+  const walk = (node: Node, path: string) => {
+    if (Array.isArray(node)) return node.forEach((v, i) => walk(v, `${path}[${i}]`));
+    if (!isObj(node)) return;
+    for (const [k, v] of Object.entries(node)) {
+      const p = path ? `${path}.${k}` : k;
+      if (k === "image" && typeof v === "string" && looksLikeImage(v)) out.push({ ref: normalizeRef(v), file, path: p });
+      else walk(v, p);
+    }
+  };
+  docs.forEach((d, i) => {
+    const name = isObj(d) && isObj(d.metadata) ? `${scalar(d.kind) ?? "?"}/${scalar(d.metadata.name) ?? "?"}` : `doc${i}`;
+    walk(d, name);
+  });
+  return out;
+}
+
+export interface Listed {
+  ref: string;
+  sources: { file: string; path: string }[];
+}
+
+export function dedupe(found: Found[]): Listed[] {
+  const map = new Map<string, Listed>();
+  for (const f of found) {
+    const e = map.get(f.ref) ?? { ref: f.ref, sources: [] };
+    e.sources.push({ file: f.file, path: f.path });
+    map.set(f.ref, e);
+  }
+  return [...map.values()].sort((a, b) => a.ref.localeCompare(b.ref));
+}

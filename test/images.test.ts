@@ -133,6 +133,18 @@ spec:
     assert.match(r.stdout, new RegExp(`${victim}\\s+failed\\s+checksum mismatch against SHA256SUMS`));
   });
 
+  it("scripts/export-helm-images.sh exports a chart's images, its subcharts' included", async () => {
+    const c = tmpdir("dp-helm-chart-");
+    fs.mkdirSync(path.join(c, "charts/sub"), { recursive: true });
+    fs.writeFileSync(path.join(c, "values.yaml"), `image:\n  repository: ${NAMES[0].split(":")[0]}\n  tag: "${tag}"\n`);
+    fs.writeFileSync(path.join(c, "charts/sub/values.yaml"), `worker:\n  image: ${NAMES[2]}\n`);
+    const dir = tmpdir("dp-helm-out-");
+    const r = await exec("bash", [path.join(import.meta.dirname, "../scripts/export-helm-images.sh"), "--chart", c, "--out", dir], { env: cleanEnv({ BASE_IMAGE_MIRRORS: mirror.host, PATH: `/usr/sbin:/usr/bin:/sbin:/bin` }) });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith(".tar.gz")).sort(), [NAMES[0], NAMES[2]].map((n) => `${n.replace(":", "_")}.tar.gz`).sort());
+    assert.equal(spawnSync("sha256sum", ["-c", "SHA256SUMS"], { cwd: dir }).status, 0);
+  });
+
   it("push into an htpasswd-protected registry; each image pulls back by digest; no password on view", async () => {
     const pw = path.join(tmpdir(), "pw");
     fs.writeFileSync(pw, "images-push-pw\n");

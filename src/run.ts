@@ -6,7 +6,7 @@ import type { Config, ExpectedDigest } from "./config.ts";
 import { parseExpectedDigest } from "./config.ts";
 import { ArchiveSink } from "./archive.ts";
 import { parseChecksumFile } from "./checksum-file.ts";
-import { DownloadError, IntegrityError, SignalError, UsageError } from "./errors.ts";
+import { IntegrityError, UsageError } from "./errors.ts";
 import { newStats, transfer, type TransferPlan } from "./fetch.ts";
 import { Installation } from "./install.ts";
 import type { Logger } from "./log.ts";
@@ -196,4 +196,3 @@ export async function runInstall(ctx: RunContext): Promise<void> {
   }
 }
 
-export { DownloadError, SignalError };

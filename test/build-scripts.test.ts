@@ -9,7 +9,7 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { docker, dockerMissing, standInBase } from "./helpers/docker.ts";
 import { freePort, startRegistry, type Registry } from "./helpers/registry.ts";
-import { exec, ROOT, tmpdir } from "./helpers/run.ts";
+import { exec, ROOT, tmpdir, watchCommandLines } from "./helpers/run.ts";
 
 const PASSWORD = "Tr0ub4dor-registry-pw";
 let n = 0;
@@ -108,23 +108,9 @@ describe("build.sh and save-base-image.sh", { skip: dockerMissing() }, () => {
     const name = imageName();
     const pwFile = path.join(tmpdir(), "pw");
     fs.writeFileSync(pwFile, PASSWORD);
-    const cmdlines: string[] = [];
-    let polling = true;
-    const poll = (async () => {
-      while (polling) {
-        for (const pid of fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
-          try {
-            cmdlines.push(fs.readFileSync(`/proc/${pid}/cmdline`, "utf8"));
-          } catch {
-            /* exited */
-          }
-        }
-        await new Promise((r) => setTimeout(r, 25));
-      }
-    })();
+    const watch = watchCommandLines();
     const r = await build({ BASE_IMAGE: ref, IMAGE_NAME: name, IMAGE_TAG: "1.2.3", PRIVATE_REGISTRY: priv.host, REGISTRY_USERNAME: "ci", REGISTRY_PASSWORD_FILE: pwFile });
-    polling = false;
-    await poll;
+    const cmdlines = await watch.stop();
     made.push(`${priv.host}/${name}:1.2.3`);
     assert.equal(r.status, 0, r.stderr);
     const printed = r.stdout.trim().split("\n").pop()!;

@@ -7,7 +7,7 @@ import net from "node:net";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { gzip, makeCerts, makeTree, tarOf } from "./helpers/fixtures.ts";
-import { runDp, snapshot, tmpdir } from "./helpers/run.ts";
+import { runDp, snapshot, tmpdir, watchCommandLines } from "./helpers/run.ts";
 import { startProxy, startServer, type TestServer } from "./helpers/server.ts";
 
 const tree = makeTree({
@@ -278,23 +278,9 @@ describe("auth", () => {
     const tokenFile = path.join(dir, "token");
     fs.writeFileSync(tokenFile, "very-secret-token");
     const r0 = route({ auth: "Bearer very-secret-token", throttle: 2_000_000 });
-    const seen: string[] = [];
-    let polling = true;
-    const poll = (async () => {
-      while (polling) {
-        for (const pid of fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
-          try {
-            seen.push(fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " "));
-          } catch {
-            /* gone */
-          }
-        }
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    })();
+    const watch = watchCommandLines();
     const r = await runDp({ PACKAGE_URL: r0.url, PACKAGE_DEST: tmpdir(), PACKAGE_TOKEN_FILE: tokenFile, PACKAGE_TRANSPORTS: "wget,curl" });
-    polling = false;
-    await poll;
+    const seen = await watch.stop();
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /wget skipped: the request carries credentials/);
     assert.ok(seen.some((c) => /(^|\/)curl -K - $/.test(c)), "curl ran");

@@ -3,18 +3,10 @@
 
 import assert from "node:assert/strict";
 import { parseAllDocuments } from "yaml";
+import { POD_SPEC_PATHS as SPEC_PATH } from "../../src/inject.ts";
 
 type Obj = Record<string, any>;
 
-const SPEC_PATH: Record<string, string[]> = {
-  Pod: ["spec"],
-  Deployment: ["spec", "template", "spec"],
-  StatefulSet: ["spec", "template", "spec"],
-  DaemonSet: ["spec", "template", "spec"],
-  ReplicaSet: ["spec", "template", "spec"],
-  Job: ["spec", "template", "spec"],
-  CronJob: ["spec", "jobTemplate", "spec", "template", "spec"],
-};
 
 export function podSpecs(yamlText: string): { kind: string; spec: Obj }[] {
   return parseAllDocuments(yamlText)

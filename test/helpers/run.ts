@@ -88,3 +88,28 @@ export function exec(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEn
     child.on("close", (status) => resolve({ status, stdout, stderr }));
   });
 }
+
+/** Snapshot every process's command line (as `ps` would show it) until stop() is called. */
+export function watchCommandLines(intervalMs = 25): { stop(): Promise<string[]> } {
+  const seen: string[] = [];
+  let polling = true;
+  const loop = (async () => {
+    while (polling) {
+      for (const pid of fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+        try {
+          seen.push(fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " "));
+        } catch {
+          /* the process exited */
+        }
+      }
+      await new Promise((r) => setTimeout(r, intervalMs));
+    }
+  })();
+  return {
+    stop: async () => {
+      polling = false;
+      await loop;
+      return seen;
+    },
+  };
+}

@@ -11,7 +11,23 @@ try {
   /* not a git checkout */
 }
 
+// `node dist/download-package.cjs` may be run by an older Node than the one the project
+// pins (the machine's own Node 20, say), where undici 8 and zstd are missing: re-run the
+// bundle with the project's Node from node_modules when it is there, else say what to do.
+const relaunch = `if (+process.versions.node.split(".")[0] < 22 && !process.env.DOWNLOAD_PACKAGE_RELAUNCHED) {
+  const path = require("path"), fs = require("fs");
+  const pinned = path.join(__dirname, "..", "node_modules", "node", "bin", "node");
+  if (!fs.existsSync(pinned)) {
+    process.stderr.write("download-package needs Node.js 22 or newer, this is " + process.version + ": run dist/download-package (no Node needed), or npm ci and npx node dist/download-package.cjs\\n");
+    process.exit(2);
+  }
+  for (const s of ["SIGINT", "SIGTERM"]) process.on(s, () => {});
+  const r = require("child_process").spawnSync(pinned, [__filename, ...process.argv.slice(2)], { stdio: "inherit", env: { ...process.env, DOWNLOAD_PACKAGE_RELAUNCHED: "1" } });
+  process.exit(r.status ?? (r.signal ? 128 + (require("os").constants.signals[r.signal] || 15) : 1));
+}`;
+
 await build({
+  banner: { js: relaunch },
   entryPoints: ["src/cli.ts"],
   outfile: "dist/download-package.cjs",
   bundle: true,

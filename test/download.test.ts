@@ -1,12 +1,13 @@
 // The main job end to end: a real server, real archives, the program as a process.
 
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { gzip, makeTree, rawTar, tarOf, zstd } from "./helpers/fixtures.ts";
-import { runDp, snapshot, tmpdir } from "./helpers/run.ts";
+import { cleanEnv, exec, runDp, snapshot, TARGET, tmpdir } from "./helpers/run.ts";
 import { startServer, type TestServer } from "./helpers/server.ts";
 
 let srv: TestServer;
@@ -143,6 +144,19 @@ describe("download-package fails clearly", () => {
     const v = await runDp({}, ["--version"]);
     assert.equal(v.code, 0);
     assert.match(v.stdout, /^download-package \d+\.\d+\.\d+ .*node 24\./);
+  });
+});
+
+describe("an older Node on PATH", () => {
+  const old = ["/usr/bin/node", "/usr/local/bin/node"].find((p) => fs.existsSync(p));
+  const major = old ? Number(execFileSync(old, ["-p", "process.versions.node.split('.')[0]"], { encoding: "utf8" })) : 0;
+  const skip = !TARGET.endsWith(".cjs") ? "the bundle only" : !old || major >= 22 ? "no Node older than 22 on this machine" : false;
+  it("`node dist/download-package.cjs` with the machine's old Node re-runs itself on the project's Node", { skip }, async () => {
+    srv.route("/old-node.tar.gz", { body: gzip(tarOf(tree)) });
+    const dest = tmpdir();
+    const r = await exec(old!, [TARGET], { env: cleanEnv({ PACKAGE_URL: `${srv.url}/old-node.tar.gz`, PACKAGE_DEST: dest }) });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(snapshot(dest), snapshot(tree));
   });
 });
 

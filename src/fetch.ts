@@ -38,7 +38,12 @@ export interface TransferPlan {
   what: string;
   /** Filled in as the transfer goes, for progress lines. */
   stats?: TransferStats;
+  /** Validators of the installed copy: a first request to that URL is made conditional. */
+  installed?: { url: string; etag?: string; lastModified?: string };
 }
+
+/** The server answered 304 to the conditional request: the installed copy is current. */
+export class NotModified extends Error {}
 
 export const newStats = (): TransferStats => ({ attempts: 0, transports: [], bytesTransferred: 0, restarts: 0, resumes: 0 });
 
@@ -170,6 +175,9 @@ export async function transfer<S extends Writable>(plan: TransferPlan, sinks: Si
       }
     }
     if (plan.signal.aborted) throw plan.signal.reason;
+    const conditional = offset === 0 && plan.installed && redactUrl(m.url) === plan.installed.url;
+    if (conditional && plan.installed!.etag) headers["if-none-match"] = plan.installed!.etag;
+    else if (conditional && plan.installed!.lastModified) headers["if-modified-since"] = plan.installed!.lastModified;
     stats.attempts++;
     if (!stats.transports.includes(t.name)) stats.transports.push(t.name);
     log.info(resuming ? `resuming the ${plan.what}` : `downloading the ${plan.what}`, { url: redactUrl(m.url), transport: t.name, attempt: stats.attempts, from: resuming ? offset : undefined });
@@ -192,6 +200,7 @@ export async function transfer<S extends Writable>(plan: TransferPlan, sinks: Si
         throw ac.signal.aborted ? ac.signal.reason : e;
       }
       const { status } = res;
+      if (status === 304 && conditional) throw new NotModified();
       if (status < 200 || status >= 300) {
         discard(res.body);
         throw new DownloadError(`HTTP ${status} from ${redactUrl(m.url)}`, {
@@ -240,7 +249,7 @@ export async function transfer<S extends Writable>(plan: TransferPlan, sinks: Si
       if (total !== undefined && offset < total) throw new DownloadError(`connection closed at ${offset} of ${total} bytes`, { transportLevel: false });
       return true;
     } catch (e) {
-      if (e instanceof AppError && !(e instanceof DownloadError)) throw e; // the sink failed: archive, integrity, disk
+      if (e instanceof NotModified || (e instanceof AppError && !(e instanceof DownloadError))) throw e; // not modified, or the sink failed
       if (sink.errored) throw sink.errored;
       const err = ac.signal.aborted && ac.signal.reason instanceof Error ? ac.signal.reason : e;
       if (plan.signal.aborted) throw plan.signal.reason;

@@ -7,7 +7,7 @@ import { parseExpectedDigest } from "./config.ts";
 import { ArchiveSink } from "./archive.ts";
 import { parseChecksumFile } from "./checksum-file.ts";
 import { IntegrityError, UsageError } from "./errors.ts";
-import { newStats, transfer, type TransferPlan } from "./fetch.ts";
+import { newStats, NotModified, transfer, type TransferPlan } from "./fetch.ts";
 import { Installation } from "./install.ts";
 import type { Logger } from "./log.ts";
 import { redactUrl } from "./redact.ts";
@@ -117,6 +117,8 @@ export async function runInstall(ctx: RunContext): Promise<void> {
     return;
   }
   if (!expected) log.info("no checksum given (PACKAGE_SHA256 or PACKAGE_CHECKSUM_URL): the package is not verified");
+  // Without a checksum to compare, ask the server whether the installed copy is current.
+  const installed = !expected && marker && !config.force && (marker.etag || marker.lastModified) ? { url: marker.urls[0], etag: marker.etag, lastModified: marker.lastModified } : undefined;
 
   let staging: string | undefined;
   let current: ArchiveSink | undefined;
@@ -151,10 +153,17 @@ export async function runInstall(ctx: RunContext): Promise<void> {
       }, config.progressInterval);
       progress.unref();
     }
-    const t = await transfer({ ...base, urls: config.urls, what: "package", stats }, {
-      open: () => sinks.open(),
-      drop: (s) => sinks.drop(s),
-    });
+    let t;
+    try {
+      t = await transfer({ ...base, urls: config.urls, what: "package", stats, installed }, {
+        open: () => sinks.open(),
+        drop: (s) => sinks.drop(s),
+      });
+    } catch (e) {
+      if (!(e instanceof NotModified)) throw e;
+      log.info("already installed, nothing to do: the server says the package is not modified", { dest: install.dest, installedAt: marker!.installedAt, etag: marker!.etag });
+      return;
+    }
     await endSink(t.sink);
     const result = t.sink.result();
     if (expected && result.digest.hex !== expected.hex) {

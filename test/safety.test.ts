@@ -204,6 +204,26 @@ describe("all or nothing, and re-runs", () => {
     assert.ok(marker.installedAt && marker.urls[0].endsWith("/same.tar.gz"));
   });
 
+  it("without a checksum, a re-run asks the server (If-None-Match) and does nothing on 304", async () => {
+    srv.route("/cond.tar.gz", { body: good });
+    const dest = tmpdir();
+    const env = { PACKAGE_URL: `${srv.url}/cond.tar.gz`, PACKAGE_DEST: dest };
+    assert.equal((await runDp(env)).code, 0);
+    const before = snapshot(dest);
+    const r = await runDp(env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /already installed, nothing to do: the server says the package is not modified/);
+    const reqs = srv.log.filter((l) => l.path === "/cond.tar.gz");
+    assert.equal(reqs[1].status, 304);
+    assert.equal(reqs[1].headers["if-none-match"], `"v1-${good.length}"`);
+    assert.deepEqual(snapshot(dest), before);
+    // A changed package (new ETag) is downloaded again.
+    srv.route("/cond.tar.gz", { body: gzip(rawTar([{ name: "new.txt", content: "new" }])) });
+    const r3 = await runDp(env);
+    assert.equal(r3.code, 0, r3.stderr);
+    assert.deepEqual(Object.keys(snapshot(dest)), ["new.txt"]);
+  });
+
   it("a different package replaces the old content completely", async () => {
     const { dest } = await installedDest();
     srv.route("/v3.tar", { body: rawTar([{ name: "only-v3.txt", content: "3" }]) });

@@ -89,6 +89,8 @@ export async function startServer(tlsOpts?: { key: string; cert: string; ca?: st
     const validators: Record<string, string> = {};
     if (etag && etag !== "none") validators.etag = etag;
     if (!r.noLastModified && etag !== "none") validators["last-modified"] = LAST_MODIFIED;
+    if (validators.etag && req.headers["if-none-match"] === validators.etag) return answer(304, validators);
+    if (!validators.etag && validators["last-modified"] && req.headers["if-modified-since"] === validators["last-modified"]) return answer(304, validators);
     let start = 0;
     let status = 200;
     const range = /^bytes=(\d+)-$/.exec(String(req.headers.range ?? ""));

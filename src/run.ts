@@ -48,11 +48,13 @@ export function tlsSettings(c: Config, env: NodeJS.ProcessEnv): TlsSettings {
 export function makeTransports(names: string[], env: NodeJS.ProcessEnv, log: Logger): Transport[] {
   const all: Record<string, () => Transport> = { undici: undiciTransport, node: nodeHttpTransport, curl: () => curlTransport(env), wget: () => wgetTransport(env) };
   const out: Transport[] = [];
+  const missing: string[] = [];
   for (const n of names) {
     const t = all[n]();
     if (t.available()) out.push(t);
-    else log.info(`transport ${n} is not available here (not on PATH); skipped`);
+    else missing.push(n);
   }
+  if (missing.length) log.info(`transports: ${out.map((t) => t.name).join(", ") || "none"} (${missing.join(", ")} not on PATH)`);
   if (out.length === 0) throw new UsageError("none of the transports in PACKAGE_TRANSPORTS is available here", "include undici or node in PACKAGE_TRANSPORTS");
   return out;
 }

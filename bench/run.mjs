@@ -7,6 +7,7 @@
 //     --size    size of each package (default 1GiB)     --rounds  rounds per package (default 3)
 //     --memory  also peak RSS at 256 MiB vs 2 GiB       --quick   --size 16MiB --rounds 1 (CI)
 //     --out     also write the markdown report to FILE
+//   BENCH_DIR (packages, default .bench/), BENCH_DEST (destination, default .bench/dest; /dev/shm/... for tmpfs)
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
@@ -145,7 +146,8 @@ function timed(cmd) {
   return { wall, rss: rss * 1024 };
 }
 
-const destRoot = path.join(work, "dest");
+// BENCH_DEST=/dev/shm/dp-bench puts the destination on tmpfs: our own cost, without the disk's.
+const destRoot = process.env.BENCH_DEST || path.join(work, "dest");
 function freshDest() {
   fs.rmSync(destRoot, { recursive: true, force: true });
   fs.mkdirSync(destRoot, { recursive: true });
@@ -195,7 +197,7 @@ await startServer();
 const lines = [];
 const out = (s = "") => lines.push(s);
 try {
-  out(`Machine: ${os.cpus().length} × ${os.cpus()[0].model}, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, Linux ${os.release()}; destination on ${execFileSync("df", ["--output=fstype", work]).toString().split("\n")[1].trim()}.`);
+  out(`Machine: ${os.cpus().length} × ${os.cpus()[0].model}, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, Linux ${os.release()}; destination on ${execFileSync("df", ["--output=fstype", path.dirname(destRoot)]).toString().split("\n")[1].trim()} (${destRoot}).`);
   out(`Server: ${serverKind}. Executable: ${execFileSync(exe, ["--version"]).toString().trim()}.`);
   out(`Command: \`node bench/run.mjs ${args.join(" ")}\`; ${rounds} round(s) per package, contenders alternating; wall time and peak RSS from \`/usr/bin/time\`.`);
   out();

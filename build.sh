@@ -72,7 +72,12 @@ log "image $local_ref${remote_ref:+ and $remote_ref}, base $BASE_IMAGE, push $PU
 
 # 1. The executable and dist/rootfs.
 if [[ ! -d node_modules ]]; then run npm ci --no-audit --no-fund; fi
-run npm run --silent build
+exe=dist/rootfs/usr/local/bin/download-package
+if [[ -x $exe && -z $(find src scripts package.json package-lock.json Dockerfile -newer "$exe" -print -quit) ]]; then
+  log "dist/rootfs is up to date with the sources: not rebuilding it"
+else
+  run npm run --silent build
+fi
 
 # 2. The base image.
 if [[ $DRY_RUN == true ]]; then

@@ -1,7 +1,7 @@
 // npm run build: one esbuild bundle, dist/download-package.cjs, that needs no node_modules.
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 
 const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"));
 let revision = process.env.GIT_REVISION ?? "unknown";
@@ -26,7 +26,8 @@ const relaunch = `if (+process.versions.node.split(".")[0] < 22 && !process.env.
   process.exit(r.status ?? (r.signal ? 128 + (require("os").constants.signals[r.signal] || 15) : 1));
 }`;
 
-await build({
+const result = await build({
+  write: false,
   banner: { js: relaunch },
   entryPoints: ["src/cli.ts"],
   outfile: "dist/download-package.cjs",
@@ -40,4 +41,9 @@ await build({
   define: { __VERSION__: JSON.stringify(pkg.version), __REVISION__: JSON.stringify(revision) },
   logLevel: "warning",
 });
+// Written beside and renamed over: a process starting the bundle never reads half of it.
+const out = new URL("../dist/download-package.cjs", import.meta.url);
+mkdirSync(new URL("../dist/", import.meta.url), { recursive: true });
+writeFileSync(new URL("../dist/download-package.cjs.new", import.meta.url), result.outputFiles[0].contents);
+renameSync(new URL("../dist/download-package.cjs.new", import.meta.url), out);
 console.log("built dist/download-package.cjs");

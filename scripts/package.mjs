@@ -18,7 +18,9 @@ const root = path.resolve(import.meta.dirname, "..");
 const dist = path.join(root, "dist");
 const bundle = path.join(dist, "download-package.cjs");
 const exe = path.join(dist, "download-package");
-const rootfs = path.join(dist, "rootfs");
+const finalRootfs = path.join(dist, "rootfs");
+// Laid out beside the old one and swapped in at the end: a reader never sees a half.
+const rootfs = path.join(dist, "rootfs.new");
 const cache = path.resolve(root, process.env.PKG_CACHE_PATH || "base-images/pkg-cache");
 const want = process.env.PACKAGER || "auto";
 const nodeMajor = process.versions.node.split(".")[0];
@@ -44,7 +46,8 @@ function pkgBase() {
 function withPkg(base) {
   console.log(`packaging with pkg from the offline cache (${path.relative(root, base)})`);
   const pkgBin = path.join(root, "node_modules/@yao-pkg/pkg/lib-es5/bin.js");
-  run(process.execPath, [pkgBin, bundle, "--targets", `node${nodeMajor}-linuxstatic-x64`, "--output", exe, "--no-bytecode", "--public"], { PKG_CACHE_PATH: cache });
+  run(process.execPath, [pkgBin, bundle, "--targets", `node${nodeMajor}-linuxstatic-x64`, "--output", `${exe}.new`, "--no-bytecode", "--public"], { PKG_CACHE_PATH: cache });
+  fs.renameSync(`${exe}.new`, exe);
   install(exe, "usr/local/bin/download-package");
 }
 
@@ -54,16 +57,18 @@ function withSea() {
   const seaConfig = path.join(dist, "sea-config.json");
   fs.writeFileSync(seaConfig, JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true }));
   run(process.execPath, ["--experimental-sea-config", seaConfig]);
-  fs.copyFileSync(process.execPath, exe);
-  fs.chmodSync(exe, 0o755);
+  const out = `${exe}.new`;
+  fs.copyFileSync(process.execPath, out);
+  fs.chmodSync(out, 0o755);
   try {
-    run("strip", [exe]); // debug symbols are most of the registry binary's size
+    run("strip", [out]); // debug symbols are most of the registry binary's size
   } catch {
     console.log("strip not found: the executable keeps its debug symbols");
   }
-  run(process.execPath, [path.join(root, "node_modules/postject/dist/cli.js"), exe, "NODE_SEA_BLOB", blob, "--sentinel-fuse", "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2"]);
+  run(process.execPath, [path.join(root, "node_modules/postject/dist/cli.js"), out, "NODE_SEA_BLOB", blob, "--sentinel-fuse", "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2"]);
   fs.rmSync(blob);
   fs.rmSync(seaConfig);
+  fs.renameSync(out, exe);
   install(exe, "usr/local/bin/download-package");
   // The registry's Node is linked against glibc: bring the loader and libraries along, at
   // the paths the binary asks for. None of them exist on Alpine (musl) or scratch.
@@ -79,14 +84,17 @@ function install(from, rel) {
 }
 
 fs.rmSync(rootfs, { recursive: true, force: true });
-fs.rmSync(exe, { force: true });
 const base = want === "sea" ? undefined : pkgBase();
 if (want === "pkg" && !base) throw new Error(`PACKAGER=pkg but no pkg base binary for node${nodeMajor} in ${cache}: run ./save-pkg-base.sh where the internet is reachable`);
 if (base) withPkg(base);
 else withSea();
+fs.rmSync(`${finalRootfs}.old`, { recursive: true, force: true });
+if (fs.existsSync(finalRootfs)) fs.renameSync(finalRootfs, `${finalRootfs}.old`);
+fs.renameSync(rootfs, finalRootfs);
+fs.rmSync(`${finalRootfs}.old`, { recursive: true, force: true });
 const size = (f) => `${(fs.statSync(f).size / 1024 / 1024).toFixed(1)} MiB`;
-console.log(`built ${path.relative(root, exe)} (${size(exe)}) and ${path.relative(root, rootfs)}/:`);
-for (const f of fs.readdirSync(rootfs, { recursive: true }).map(String).sort()) {
-  const full = path.join(rootfs, f);
+console.log(`built ${path.relative(root, exe)} (${size(exe)}) and ${path.relative(root, finalRootfs)}/:`);
+for (const f of fs.readdirSync(finalRootfs, { recursive: true }).map(String).sort()) {
+  const full = path.join(finalRootfs, f);
   if (fs.statSync(full).isFile()) console.log(`  /${f} (${size(full)})`);
 }

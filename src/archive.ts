@@ -1,7 +1,7 @@
 // The raw package bytes go in; verified digest, detected format, and extracted files come
 // out. One object per download from byte 0: a restart makes a new one on a fresh staging dir.
 //
-//   raw bytes ─┬─ hash (sha256/sha512, on the exact bytes served)
+//   raw bytes ─┬─ hash (sha256/sha512, on the exact bytes served; only when verifying)
 //              └─ sniff ─ [gunzip | zstd] ─ tar check ─ tar Parser ─ Extractor (staging dir)
 
 import { createHash, type Hash } from "node:crypto";
@@ -14,15 +14,16 @@ import { Extractor, type ExtractOptions, type ExtractStats } from "./extract.ts"
 export interface ArchiveResult extends ExtractStats {
   format: Format;
   rawBytes: number;
-  digest: { algorithm: string; hex: string };
+  /** Absent when no checksum was expected: hashing is the largest CPU cost of a big package. */
+  digest?: { algorithm: string; hex: string };
 }
 
 // The ratio guard waits for this much output so that small, very compressible packages pass.
 const RATIO_GRACE_BYTES = 64 * 1024 * 1024;
 
 export class ArchiveSink extends Writable {
-  private readonly hash: Hash;
-  private readonly algorithm: string;
+  private readonly hash?: Hash;
+  private readonly algorithm?: string;
   private readonly extractor: Extractor;
   private sniff: Buffer[] = [];
   private sniffLen = 0;
@@ -39,10 +40,10 @@ export class ArchiveSink extends Writable {
   /** The tar stream begins with the end-of-archive block: nothing to extract. */
   private empty = false;
 
-  constructor(stagingDir: string, opts: ExtractOptions & { maxRatio: number; algorithm: "sha256" | "sha512" }) {
+  constructor(stagingDir: string, opts: ExtractOptions & { maxRatio: number; algorithm?: "sha256" | "sha512" }) {
     super({ highWaterMark: 1024 * 1024 });
     this.algorithm = opts.algorithm;
-    this.hash = createHash(opts.algorithm);
+    this.hash = opts.algorithm ? createHash(opts.algorithm) : undefined;
     this.maxRatio = opts.maxRatio;
     this.extractor = new Extractor(stagingDir, opts, (err) => this.fail(err));
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
@@ -62,7 +63,7 @@ export class ArchiveSink extends Writable {
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void) {
     if (this.failure) return cb(this.failure);
-    this.hash.update(chunk);
+    this.hash?.update(chunk);
     this.rawBytes += chunk.length;
     if (this.format === undefined) {
       this.sniff.push(chunk);
@@ -174,6 +175,6 @@ export class ArchiveSink extends Writable {
   }
 
   result(): ArchiveResult {
-    return { ...this.extractor.stats, format: this.format ?? "unknown", rawBytes: this.rawBytes, digest: { algorithm: this.algorithm, hex: this.hash.copy().digest("hex") } };
+    return { ...this.extractor.stats, format: this.format ?? "unknown", rawBytes: this.rawBytes, digest: this.hash && this.algorithm ? { algorithm: this.algorithm, hex: this.hash.copy().digest("hex") } : undefined };
   }
 }

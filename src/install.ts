@@ -18,7 +18,8 @@ const MARKER = "installed.json";
 
 export interface Marker {
   urls: string[];
-  digest: { algorithm: string; hex: string };
+  /** The verified digest; absent when the package was installed without a checksum. */
+  digest?: { algorithm: string; hex: string };
   installedAt: string;
   bytes: number;
   files: number;

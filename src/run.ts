@@ -114,17 +114,17 @@ export async function runInstall(ctx: RunContext): Promise<void> {
 
   const expected = await expectedDigest(ctx, base);
   const marker = install.readMarker();
-  if (expected && marker && !config.force && marker.digest.algorithm === expected.algorithm && marker.digest.hex === expected.hex) {
+  if (expected && marker && !config.force && marker.digest?.algorithm === expected.algorithm && marker.digest?.hex === expected.hex) {
     log.info("already installed, nothing to do", { dest: install.dest, digest: `${expected.algorithm}:${expected.hex}`, installedAt: marker.installedAt });
     return;
   }
-  if (!expected) log.info("no checksum given (PACKAGE_SHA256 or PACKAGE_CHECKSUM_URL): the package is not verified");
+  if (!expected) log.info("no checksum given (PACKAGE_SHA256 or PACKAGE_CHECKSUM_URL): the package is not verified (and not hashed)");
   // Without a checksum to compare, ask the server whether the installed copy is current.
   const installed = !expected && marker && !config.force && (marker.etag || marker.lastModified) ? { url: marker.urls[0], etag: marker.etag, lastModified: marker.lastModified } : undefined;
 
   let staging: string | undefined;
   let current: ArchiveSink | undefined;
-  const extractOpts = { ...config, algorithm: expected?.algorithm ?? ("sha256" as const) };
+  const extractOpts = { ...config, algorithm: expected?.algorithm };
   const sinks = {
     open: () => {
       staging = install.newStaging();
@@ -168,8 +168,8 @@ export async function runInstall(ctx: RunContext): Promise<void> {
     }
     await endSink(t.sink);
     const result = t.sink.result();
-    if (expected && result.digest.hex !== expected.hex) {
-      throw new IntegrityError(`checksum mismatch: expected ${expected.algorithm}:${expected.hex}, got ${result.digest.algorithm}:${result.digest.hex}`);
+    if (expected && result.digest?.hex !== expected.hex) {
+      throw new IntegrityError(`checksum mismatch: expected ${expected.algorithm}:${expected.hex}, got ${expected.algorithm}:${result.digest?.hex}`);
     }
     install.commit(staging!, {
       urls: config.urls.map((u) => redactUrl(u)),
@@ -194,7 +194,7 @@ export async function runInstall(ctx: RunContext): Promise<void> {
       resumes: stats.resumes,
       restarts: stats.restarts,
       transports: stats.transports,
-      digest: `${result.digest.algorithm}:${result.digest.hex}`,
+      digest: result.digest ? `${result.digest.algorithm}:${result.digest.hex}` : undefined,
       verified: expected !== undefined,
       seconds: formatSeconds(Date.now() - started),
     });

@@ -151,6 +151,8 @@ const destRoot = process.env.BENCH_DEST || path.join(work, "dest");
 function freshDest() {
   fs.rmSync(destRoot, { recursive: true, force: true });
   fs.mkdirSync(destRoot, { recursive: true });
+  // Untimed: flush the previous run's dirty pages so that its writeback does not throttle this one.
+  spawnSync("sync");
   return destRoot;
 }
 
@@ -199,7 +201,7 @@ const out = (s = "") => lines.push(s);
 try {
   out(`Machine: ${os.cpus().length} × ${os.cpus()[0].model}, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, Linux ${os.release()}; destination on ${execFileSync("df", ["--output=fstype", path.dirname(destRoot)]).toString().split("\n")[1].trim()} (${destRoot}).`);
   out(`Server: ${serverKind}. Executable: ${execFileSync(exe, ["--version"]).toString().trim()}.`);
-  out(`Command: \`node bench/run.mjs ${args.join(" ")}\`; ${rounds} round(s) per package, contenders alternating; wall time and peak RSS from \`/usr/bin/time\`.`);
+  out(`Command: \`node bench/run.mjs ${args.join(" ")}\`; ${rounds} round(s) per package, contenders alternating; wall time and peak RSS from \`/usr/bin/time\`; \`sync\` (untimed) before every run.`);
   out();
   out("| package | contender | median wall | vs curl \\| tar (per round) | peak RSS |");
   out("| --- | --- | --- | --- | --- |");

@@ -1,6 +1,7 @@
 // The transfer under bad networks: every case against the misbehaving loopback server.
 
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import net from "node:net";
@@ -160,6 +161,29 @@ describe("timeouts", () => {
     const r = await runDp({ PACKAGE_URL: r0.url, PACKAGE_DEST: tmpdir(), PACKAGE_IDLE_TIMEOUT: "1s", PACKAGE_RETRIES: "0" });
     assert.equal(r.code, 3);
     assert.match(r.stderr, /no data for 1s/);
+  });
+
+  it("a connect that never completes is cut by the connect timeout, on every transport", async () => {
+    // A listening socket whose accept queue is full: the kernel drops further SYNs, so a
+    // connect hangs, all on loopback. (Node's own servers always accept; python3 holds the queue.)
+    const holder = spawn("python3", ["-c", [
+      "import socket,sys,time",
+      "s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(0)",
+      "c=socket.socket(); c.connect(s.getsockname())",
+      "print(s.getsockname()[1], flush=True)",
+      "time.sleep(60)",
+    ].join("\n")], { stdio: ["ignore", "pipe", "inherit"] });
+    try {
+      const port = await new Promise<string>((resolve) => holder.stdout.once("data", (d) => resolve(String(d).trim())));
+      const r = await runDp({ PACKAGE_URL: `http://127.0.0.1:${port}/p.tar.gz`, PACKAGE_DEST: tmpdir(), PACKAGE_CONNECT_TIMEOUT: "1s", PACKAGE_RETRIES: "0", PACKAGE_TRANSPORTS: "undici,node,curl,wget" });
+      assert.equal(r.code, 3);
+      assert.equal((r.stderr.match(/attempt failed/g) ?? []).length, 4, r.stderr);
+      assert.match(r.stderr, /transport=undici/);
+      assert.match(r.stderr, /connect timeout after 1000 ms.* transport=node/);
+      assert.ok(r.ms < 9000, `took ${r.ms} ms`);
+    } finally {
+      holder.kill();
+    }
   });
 
   it("the total deadline stops a slow download, exit 3", async () => {

@@ -185,15 +185,16 @@ export async function transfer<S extends Writable>(plan: TransferPlan, sinks: Si
     const ac = new AbortController();
     const onOuter = () => ac.abort(plan.signal.reason);
     plan.signal.addEventListener("abort", onOuter, { once: true });
-    let idle: NodeJS.Timeout | undefined;
-    const arm = () => {
-      clearTimeout(idle);
-      idle = setTimeout(() => ac.abort(new IdleTimeout(`no data for ${config.idleTimeout / 1000}s (PACKAGE_IDLE_TIMEOUT)`, { hint: "the server or network stalled; it will be retried" })), config.idleTimeout);
-    };
-    const disarm = () => clearTimeout(idle);
+    // One timer per attempt, pushed forward on every chunk (refresh() is far cheaper than a
+    // new timer per 64 KiB); while the sink drains, a slow disk is not a stalled network.
+    let waitingForDisk = false;
+    const idle = setTimeout(function onIdle() {
+      if (waitingForDisk) return void idle.refresh();
+      ac.abort(new IdleTimeout(`no data for ${config.idleTimeout / 1000}s (PACKAGE_IDLE_TIMEOUT)`, { hint: "the server or network stalled; it will be retried" }));
+    }, config.idleTimeout);
+    const arm = () => void idle.refresh();
     let res: TransportResponse | undefined;
     try {
-      arm();
       try {
         res = await request(t, m, headers, ac.signal);
       } catch (e) {
@@ -240,8 +241,8 @@ export async function transfer<S extends Writable>(plan: TransferPlan, sinks: Si
         stats.bytesTransferred += chunk.length;
         if (sink.errored) throw sink.errored;
         if (!sink.write(chunk)) {
-          disarm(); // a slow disk is not a stalled network
-          await drained(sink);
+          waitingForDisk = true;
+          await drained(sink).finally(() => (waitingForDisk = false));
           arm();
         }
       }
@@ -258,7 +259,7 @@ export async function transfer<S extends Writable>(plan: TransferPlan, sinks: Si
       const cause = (err as { cause?: Error })?.cause?.message;
       throw new DownloadError(`${t.name}: ${msg}${cause ? ` (${redactText(cause)})` : ""}`, { transportLevel: true, cause: err });
     } finally {
-      disarm();
+      clearTimeout(idle);
       plan.signal.removeEventListener("abort", onOuter);
       if (res && !res.body.destroyed) discard(res.body);
     }

@@ -174,6 +174,11 @@ export class ArchiveSink extends Writable {
     this.extractor.parser.end();
   }
 
+  /** Cheap counters for progress lines (no digest). */
+  progress(): { rawBytes: number; files: number } {
+    return { rawBytes: this.rawBytes, files: this.extractor.stats.files };
+  }
+
   result(): ArchiveResult {
     return { ...this.extractor.stats, format: this.format ?? "unknown", rawBytes: this.rawBytes, digest: this.hash && this.algorithm ? { algorithm: this.algorithm, hex: this.hash.copy().digest("hex") } : undefined };
   }

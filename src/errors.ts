@@ -39,18 +39,15 @@ export class DownloadError extends AppError {
   readonly status?: number;
   /** Seconds the server asked us to wait (Retry-After). */
   readonly retryAfterMs?: number;
-  /** true when the transport itself failed (connection, TLS, protocol) rather than the server's answer. */
-  readonly transportLevel: boolean;
   constructor(
     message: string,
-    opts: { hint?: string; retryable?: boolean; status?: number; retryAfterMs?: number; transportLevel?: boolean; cause?: unknown } = {},
+    opts: { hint?: string; retryable?: boolean; status?: number; retryAfterMs?: number; cause?: unknown } = {},
   ) {
     super(ExitCode.download, message, opts.hint ?? "check the URL, the network path to the server and the proxy settings", { cause: opts.cause });
     this.name = "DownloadError";
     this.retryable = opts.retryable ?? true;
     this.status = opts.status;
     this.retryAfterMs = opts.retryAfterMs;
-    this.transportLevel = opts.transportLevel ?? false;
   }
 }
 

@@ -20,7 +20,6 @@ export interface TransferStats {
   size?: number;
   restarts: number;
   resumes: number;
-  servedBy?: string;
   etag?: string;
   lastModified?: string;
 }
@@ -143,7 +142,7 @@ export async function transfer<S extends Writable>(plan: TransferPlan, sinks: Si
     for (;;) {
       const req = { url, headers, signal, connectTimeoutMs: config.connectTimeout, tls: plan.tls, proxy: proxyFor(url, plan.env) };
       const why = t.unsuitable?.(req);
-      if (why) throw Object.assign(new DownloadError(`${t.name} skipped: ${why}`, { transportLevel: true }), { skip: true });
+      if (why) throw Object.assign(new DownloadError(`${t.name} skipped: ${why}`), { skip: true });
       const res = await t.request(req);
       if (!REDIRECTS.has(res.status) || !res.headers.location) return res;
       discard(res.body);
@@ -232,7 +231,6 @@ export async function transfer<S extends Writable>(plan: TransferPlan, sinks: Si
         stats.lastModified = res.headers["last-modified"];
       }
       stats.size = total;
-      stats.servedBy = t.name;
       let received = 0;
       for await (const chunk of res.body as AsyncIterable<Buffer>) {
         arm();
@@ -247,7 +245,7 @@ export async function transfer<S extends Writable>(plan: TransferPlan, sinks: Si
         }
       }
       if (ac.signal.aborted) throw ac.signal.reason;
-      if (total !== undefined && offset < total) throw new DownloadError(`connection closed at ${offset} of ${total} bytes`, { transportLevel: false });
+      if (total !== undefined && offset < total) throw new DownloadError(`connection closed at ${offset} of ${total} bytes`);
       return true;
     } catch (e) {
       if (e instanceof NotModified || (e instanceof AppError && !(e instanceof DownloadError))) throw e; // not modified, or the sink failed
@@ -257,11 +255,11 @@ export async function transfer<S extends Writable>(plan: TransferPlan, sinks: Si
       if (err instanceof DownloadError) throw err;
       const msg = redactText((err as Error)?.message ?? String(err));
       const cause = (err as { cause?: Error })?.cause?.message;
-      throw new DownloadError(`${t.name}: ${msg}${cause ? ` (${redactText(cause)})` : ""}`, { transportLevel: true, cause: err });
+      throw new DownloadError(`${t.name}: ${msg}${cause ? ` (${redactText(cause)})` : ""}`, { cause: err });
     } finally {
       clearTimeout(idle);
       plan.signal.removeEventListener("abort", onOuter);
-      if (res && !res.body.destroyed) discard(res.body);
+      if (res) discard(res.body);
     }
   };
 

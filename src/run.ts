@@ -145,7 +145,7 @@ export async function runInstall(ctx: RunContext): Promise<void> {
       let lastBytes = 0;
       let lastAt = Date.now();
       progress = setInterval(() => {
-        const r = current?.result();
+        const r = current?.progress();
         if (!r) return;
         const now = Date.now();
         const rate = ((r.rawBytes - lastBytes) / Math.max(1, now - lastAt)) * 1000;
@@ -157,10 +157,7 @@ export async function runInstall(ctx: RunContext): Promise<void> {
     }
     let t;
     try {
-      t = await transfer({ ...base, urls: config.urls, what: "package", stats, installed }, {
-        open: () => sinks.open(),
-        drop: (s) => sinks.drop(s),
-      });
+      t = await transfer({ ...base, urls: config.urls, what: "package", stats, installed }, sinks);
     } catch (e) {
       if (!(e instanceof NotModified)) throw e;
       log.info("already installed, nothing to do: the server says the package is not modified", { dest: install.dest, installedAt: marker!.installedAt, etag: marker!.etag });

@@ -36,7 +36,7 @@ class HeaderSplitter extends Transform {
         return cb(null, rest.length ? rest : undefined);
       }
     }
-    if (this.head.length > 1024 * 1024) return cb(new DownloadError("curl: response headers larger than 1 MiB", { transportLevel: true }));
+    if (this.head.length > 1024 * 1024) return cb(new DownloadError("curl: response headers larger than 1 MiB"));
     cb();
   }
 }
@@ -78,7 +78,7 @@ export function curlTransport(env = process.env): Transport {
           await new Promise((r) => setImmediate(r));
           if (!settled) {
             settled = true;
-            reject(new DownloadError(`curl failed (exit ${code}): ${redactText(lastLine(p.stderr()))}`, { transportLevel: true }));
+            reject(new DownloadError(`curl failed (exit ${code}): ${redactText(lastLine(p.stderr()))}`));
           }
         });
       });

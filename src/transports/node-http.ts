@@ -62,7 +62,7 @@ export function nodeHttpTransport(): Transport {
 function send(mod: typeof http | typeof https, url: URL | undefined, options: https.RequestOptions, req: TransportRequest): Promise<TransportResponse> {
   return new Promise((resolve, reject) => {
     const r = url ? mod.request(url, options) : mod.request(options);
-    const timer = setTimeout(() => r.destroy(new DownloadError(`connect timeout after ${req.connectTimeoutMs} ms`, { transportLevel: true })), req.connectTimeoutMs);
+    const timer = setTimeout(() => r.destroy(new DownloadError(`connect timeout after ${req.connectTimeoutMs} ms`)), req.connectTimeoutMs);
     r.once("socket", (s) => {
       if (!s.connecting) clearTimeout(timer);
       else s.once(isSecure(s) ? "secureConnect" : "connect", () => clearTimeout(timer));
@@ -85,7 +85,7 @@ function isSecure(s: net.Socket): boolean {
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new DownloadError(`${what} timed out after ${ms} ms`, { transportLevel: true })), ms);
+    const t = setTimeout(() => reject(new DownloadError(`${what} timed out after ${ms} ms`)), ms);
     p.then((v) => (clearTimeout(t), resolve(v)), (e) => (clearTimeout(t), reject(e)));
   });
 }

@@ -47,7 +47,7 @@ export function spawnStreaming(program: string, args: string[], signal: AbortSig
   });
   exited.then((code) => {
     if (code === 0) body.end();
-    else body.destroy(new DownloadError(`${path.basename(program)} failed (exit ${code}): ${redactText(lastLine(err))}`, { transportLevel: true }));
+    else body.destroy(new DownloadError(`${path.basename(program)} failed (exit ${code}): ${redactText(lastLine(err))}`));
   });
   return { child, body, stderr: () => err, exited };
 }

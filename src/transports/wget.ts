@@ -54,7 +54,7 @@ export function wgetTransport(env = process.env): Transport {
           tryResolve(true);
           if (!settled) {
             settled = true;
-            reject(new DownloadError(`wget failed (exit ${code}): ${redactText(lastLine(p.stderr()))}`, { transportLevel: true }));
+            reject(new DownloadError(`wget failed (exit ${code}): ${redactText(lastLine(p.stderr()))}`));
           }
         });
       });

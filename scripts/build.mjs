@@ -29,7 +29,7 @@ const relaunch = `if (+process.versions.node.split(".")[0] < 22 && !process.env.
 const result = await build({
   write: false,
   banner: { js: relaunch },
-  entryPoints: ["src/cli.ts"],
+  entryPoints: ["src/cli/entry.ts"],
   outfile: "dist/download-package.cjs",
   bundle: true,
   platform: "node",

@@ -2,20 +2,20 @@
 
 import fs from "node:fs";
 import tls from "node:tls";
-import type { Config, ExpectedDigest } from "./config.ts";
-import { parseExpectedDigest } from "./config.ts";
-import { ArchiveSink } from "./archive.ts";
-import { parseChecksumFile } from "./checksum-file.ts";
+import type { Config, ExpectedDigest } from "./cli/config.ts";
+import { parseExpectedDigest } from "./cli/config.ts";
+import { ArchiveSink } from "./archive/sink.ts";
+import { parseChecksumFile } from "./verify/checksum-file.ts";
 import { IntegrityError, UsageError } from "./errors.ts";
-import { newStats, NotModified, transfer, type TransferPlan } from "./fetch.ts";
-import { Installation } from "./install.ts";
+import { newStats, NotModified, transfer, type TransferPlan } from "./transfer/fetch.ts";
+import { Installation } from "./install/installation.ts";
 import type { Logger } from "./log.ts";
 import { redactUrl } from "./redact.ts";
-import { curlTransport } from "./transports/curl.ts";
-import { nodeHttpTransport } from "./transports/node-http.ts";
-import type { TlsSettings, Transport } from "./transports/types.ts";
-import { undiciTransport } from "./transports/undici.ts";
-import { wgetTransport } from "./transports/wget.ts";
+import { curlTransport } from "./transfer/transports/curl.ts";
+import { nodeHttpTransport } from "./transfer/transports/node-http.ts";
+import type { TlsSettings, Transport } from "./transfer/transports/types.ts";
+import { undiciTransport } from "./transfer/transports/undici.ts";
+import { wgetTransport } from "./transfer/transports/wget.ts";
 import { formatBytes, formatSeconds } from "./units.ts";
 import { Writable } from "node:stream";
 

@@ -2,14 +2,14 @@
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { backoffDelay, isRetryableStatus, parseRetryAfter } from "../src/backoff.ts";
-import { parseChecksumFile } from "../src/checksum-file.ts";
-import { parseConfig, parseExpectedDigest, type Config } from "../src/config.ts";
-import { detectFormat, looksLikeTar } from "../src/detect.ts";
-import { entryPath, symlinkTarget } from "../src/entry-path.ts";
+import { backoffDelay, isRetryableStatus, parseRetryAfter } from "../src/transfer/backoff.ts";
+import { parseChecksumFile } from "../src/verify/checksum-file.ts";
+import { parseConfig, parseExpectedDigest, type Config } from "../src/cli/config.ts";
+import { detectFormat, looksLikeTar } from "../src/archive/detect.ts";
+import { entryPath, symlinkTarget } from "../src/archive/entry-path.ts";
 import { UsageError } from "../src/errors.ts";
-import { parseContentRange } from "../src/fetch.ts";
-import { bypassed, proxyFor } from "../src/proxy.ts";
+import { parseContentRange } from "../src/transfer/fetch.ts";
+import { bypassed, proxyFor } from "../src/transfer/proxy.ts";
 import { redactText, redactUrl } from "../src/redact.ts";
 import { parseDuration, parseSize } from "../src/units.ts";
 import { rawTar } from "./helpers/fixtures.ts";
@@ -36,7 +36,7 @@ describe("config", () => {
     assert.equal(run(["--idle-timeout=2m"], { PACKAGE_URL: "http://h/p" }).idleTimeout, 120_000);
   });
   it("every variable has a flag twin", async () => {
-    const { OPTIONS } = await import("../src/config.ts");
+    const { OPTIONS } = await import("../src/cli/config.ts");
     for (const o of OPTIONS) assert.match(o.flag, /^--[a-z0-9-]+$/, o.env);
     assert.equal(new Set(OPTIONS.map((o) => o.flag)).size, OPTIONS.length);
   });

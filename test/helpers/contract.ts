@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { parseAllDocuments } from "yaml";
-import { POD_SPEC_PATHS as SPEC_PATH } from "../../src/inject.ts";
+import { POD_SPEC_PATHS as SPEC_PATH } from "../../src/inject/inject.ts";
 
 type Obj = Record<string, any>;
 

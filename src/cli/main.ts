@@ -3,13 +3,13 @@
 
 import fs from "node:fs";
 import { helpText, parseConfig } from "./config.ts";
-import { AppError, DownloadError, ExitCode, SignalError } from "./errors.ts";
-import { createLogger, type Logger } from "./log.ts";
-import { redactText } from "./redact.ts";
-import { runImages } from "./images/cli.ts";
-import { runInject } from "./inject-cli.ts";
-import { runInstall } from "./run.ts";
-import { packaging, REVISION, VERSION } from "./version.ts";
+import { AppError, DownloadError, ExitCode, SignalError } from "../errors.ts";
+import { createLogger, type Logger } from "../log.ts";
+import { redactText } from "../redact.ts";
+import { runImages } from "./images.ts";
+import { runInject } from "./inject.ts";
+import { runInstall } from "../run.ts";
+import { packaging, REVISION, VERSION } from "../version.ts";
 
 function writeTerminationLog(file: string, line: string) {
   // Only where Kubernetes (or a test) provided the file: never create one in /dev.

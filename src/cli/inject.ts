@@ -1,8 +1,8 @@
 // Flags and I/O for `download-package inject`; the transformation is in src/inject.ts.
 
 import fs from "node:fs";
-import { UsageError } from "./errors.ts";
-import { inject, type InjectOptions } from "./inject.ts";
+import { UsageError } from "../errors.ts";
+import { inject, type InjectOptions } from "../inject/inject.ts";
 
 export const INJECT_HELP = `Usage: download-package inject [FILE|-] --package-url URL --image IMAGE [options]
 

@@ -8,7 +8,7 @@ import { createHash, type Hash } from "node:crypto";
 import { Writable } from "node:stream";
 import zlib from "node:zlib";
 import { describeNonArchive, detectFormat, looksLikeTar, SNIFF_BYTES, type Format } from "./detect.ts";
-import { AppError, ArchiveError } from "./errors.ts";
+import { AppError, ArchiveError } from "../errors.ts";
 import { Extractor, type ExtractOptions, type ExtractStats } from "./extract.ts";
 
 export interface ArchiveResult extends ExtractStats {

@@ -3,8 +3,8 @@
 // (-D -), then the body; a small splitter separates them.
 
 import { pipeline, Transform, type TransformCallback } from "node:stream";
-import { DownloadError } from "../errors.ts";
-import { redactText } from "../redact.ts";
+import { DownloadError } from "../../errors.ts";
+import { redactText } from "../../redact.ts";
 import { finalHeaderBlock, lastLine, onPath, spawnStreaming } from "./subprocess.ts";
 import type { Transport, TransportResponse } from "./types.ts";
 

@@ -5,8 +5,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { accessSync, constants } from "node:fs";
 import path from "node:path";
 import { PassThrough } from "node:stream";
-import { DownloadError } from "../errors.ts";
-import { redactText } from "../redact.ts";
+import { DownloadError } from "../../errors.ts";
+import { redactText } from "../../redact.ts";
 
 export function onPath(program: string, env = process.env): string | undefined {
   for (const dir of (env.PATH ?? "").split(path.delimiter)) {

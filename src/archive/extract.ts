@@ -6,7 +6,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { Parser, type ReadEntry } from "tar";
-import { ArchiveError, fromFsError, type AppError } from "./errors.ts";
+import { ArchiveError, fromFsError, type AppError } from "../errors.ts";
 import { ancestors, entryPath, symlinkTarget } from "./entry-path.ts";
 
 export interface ExtractLimits {

@@ -2,7 +2,7 @@ import http from "node:http";
 import https from "node:https";
 import net from "node:net";
 import tls from "node:tls";
-import { DownloadError } from "../errors.ts";
+import { DownloadError } from "../../errors.ts";
 import { flattenHeaders, type Transport, type TransportRequest, type TransportResponse } from "./types.ts";
 
 function proxyAuth(proxy: URL): Record<string, string> {

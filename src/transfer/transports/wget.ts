@@ -1,8 +1,8 @@
 // GNU wget as a last resort. wget has no way to read headers from stdin, so it is skipped
 // for any request that carries credentials (they would show in `ps`): documented in README.
 
-import { DownloadError } from "../errors.ts";
-import { redactText } from "../redact.ts";
+import { DownloadError } from "../../errors.ts";
+import { redactText } from "../../redact.ts";
 import { finalHeaderBlock, lastLine, onPath, spawnStreaming } from "./subprocess.ts";
 import type { Transport, TransportRequest, TransportResponse } from "./types.ts";
 

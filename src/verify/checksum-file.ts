@@ -1,7 +1,7 @@
 // sha256sum / sha512sum output ("HEX  NAME" or "HEX *NAME"), and BSD style
 // ("SHA256 (NAME) = HEX"). Pure.
 
-import type { ExpectedDigest } from "./config.ts";
+import type { ExpectedDigest } from "../cli/config.ts";
 
 export function parseChecksumFile(text: string, names: string[]): ExpectedDigest | undefined {
   const rows: { name: string; hex: string }[] = [];

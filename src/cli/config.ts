@@ -1,8 +1,8 @@
 // One config object, parsed once from flags and environment. Every environment variable
 // has a flag twin; a flag wins over its variable. Pure: takes argv and env, returns Config.
 
-import { UsageError } from "./errors.ts";
-import { parseDuration, parseSize } from "./units.ts";
+import { UsageError } from "../errors.ts";
+import { parseDuration, parseSize } from "../units.ts";
 
 type Kind = "string" | "list" | "int" | "bool" | "duration" | "size" | "mode" | "headers";
 

@@ -11,7 +11,7 @@
 
 import fs from "node:fs";
 import path from "node:path";
-import { fromFsError } from "./errors.ts";
+import { fromFsError } from "../errors.ts";
 
 export const STATE_DIR = ".download-package";
 const MARKER = "installed.json";

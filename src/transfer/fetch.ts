@@ -5,13 +5,13 @@
 import fs from "node:fs";
 import type { Writable } from "node:stream";
 import { backoffDelay, isRetryableStatus, parseRetryAfter } from "./backoff.ts";
-import type { Config } from "./config.ts";
-import { AppError, DownloadError, UsageError } from "./errors.ts";
-import type { Logger } from "./log.ts";
+import type { Config } from "../cli/config.ts";
+import { AppError, DownloadError, UsageError } from "../errors.ts";
+import type { Logger } from "../log.ts";
 import { proxyFor } from "./proxy.ts";
-import { redactText, redactUrl } from "./redact.ts";
+import { redactText, redactUrl } from "../redact.ts";
 import { discard, type TlsSettings, type Transport, type TransportResponse } from "./transports/types.ts";
-import { formatBytes } from "./units.ts";
+import { formatBytes } from "../units.ts";
 
 export interface TransferStats {
   attempts: number;

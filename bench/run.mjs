@@ -113,15 +113,16 @@ async function startServer() {
     serverKind = `nginx (${execFileSync(nginx, ["-v"], { stdio: ["ignore", "pipe", "pipe"] }).toString() || spawnSync(nginx, ["-v"], { encoding: "utf8" }).stderr.trim()})`;
     stopServer = () => child.kill();
   } else {
-    const server = http.createServer((req, res) => {
-      const file = path.join(www, path.basename(new URL(req.url, "http://x").pathname));
-      if (!fs.existsSync(file)) return res.writeHead(404).end();
-      res.writeHead(200, { "content-length": fs.statSync(file).size });
-      fs.createReadStream(file, { highWaterMark: 1024 * 1024 }).pipe(res);
+    // A child process, never this one: the contenders run under spawnSync, which blocks this
+    // event loop, so an in-process server would stall every download.
+    const script = `const http=require("http"),fs=require("fs"),path=require("path");const www=process.argv[1];http.createServer((req,res)=>{const f=path.join(www,path.basename(new URL(req.url,"http://x").pathname));if(!fs.existsSync(f))return res.writeHead(404).end();res.writeHead(200,{"content-length":fs.statSync(f).size});fs.createReadStream(f,{highWaterMark:1024*1024}).pipe(res)}).listen(Number(process.argv[2]),"127.0.0.1",()=>process.stdout.write("ready\\n"))`;
+    const child = spawn(process.execPath, ["-e", script, www, String(port)], { stdio: ["ignore", "pipe", "inherit"] });
+    await new Promise((resolve, reject) => {
+      child.stdout.once("data", resolve);
+      child.once("exit", (code) => reject(new Error(`the bench's static server exited (${code})`)));
     });
-    await new Promise((r) => server.listen(port, "127.0.0.1", r));
+    stopServer = () => child.kill();
     serverKind = "the project's own Node static server (nginx is not installed)";
-    stopServer = () => server.close();
   }
   base = `http://127.0.0.1:${port}`;
 }

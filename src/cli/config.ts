@@ -3,6 +3,7 @@
 
 import { UsageError } from "../errors.ts";
 import { parseDuration, parseSize } from "../units.ts";
+import { checkOciConfig } from "../transfer/oci/config-check.ts";
 
 type Kind = "string" | "list" | "int" | "bool" | "duration" | "size" | "mode" | "headers";
 
@@ -52,6 +53,10 @@ export interface Config {
   force: boolean;
   progressInterval: number;
   terminationLog: string;
+  registryConfig: string;
+  ociLayer: string;
+  platform: string;
+  plainHttp: boolean;
 }
 
 export const OPTIONS: OptionSpec[] = [
@@ -88,6 +93,10 @@ export const OPTIONS: OptionSpec[] = [
   { key: "force", env: "PACKAGE_FORCE", flag: "--force", kind: "bool", def: "false", help: "install even when the same digest is already installed" },
   { key: "progressInterval", env: "PACKAGE_PROGRESS_INTERVAL", flag: "--progress-interval", kind: "duration", def: "5s", help: "time between progress lines (0 = none)" },
   { key: "terminationLog", env: "PACKAGE_TERMINATION_LOG", flag: "--termination-log", kind: "string", def: "/dev/termination-log", help: "file that receives the one-line failure reason (Kubernetes terminationMessagePath)" },
+  { key: "registryConfig", env: "PACKAGE_REGISTRY_CONFIG", flag: "--registry-config", kind: "string", def: "", help: "oci://: docker config.json (a kubernetes.io/dockerconfigjson Secret's .dockerconfigjson) with the registry's credentials" },
+  { key: "ociLayer", env: "PACKAGE_OCI_LAYER", flag: "--oci-layer", kind: "string", def: "", help: "oci://: the layer to install when the artifact has several (its org.opencontainers.image.title or media type)" },
+  { key: "platform", env: "PACKAGE_PLATFORM", flag: "--platform", kind: "string", def: "", help: "oci://: os/arch[/variant] picked from an image index (default: this node's, e.g. linux/amd64)" },
+  { key: "plainHttp", env: "PACKAGE_PLAIN_HTTP", flag: "--plain-http", kind: "bool", def: "false", help: "oci://: talk to the registry over plain HTTP instead of HTTPS" },
 ];
 
 // Kubernetes injects service-link variables (a Service named "package" gives
@@ -227,7 +236,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Action {
 function validate(c: Config): string[] {
   const warnings: string[] = [];
   if (c.urls.length === 0) throw new UsageError("PACKAGE_URL is not set", "set PACKAGE_URL (or --url) to the package's http(s) URL");
-  for (const u of c.urls) checkHttpUrl(u, "PACKAGE_URL");
+  if (!checkOciConfig(c)) for (const u of c.urls) checkHttpUrl(u, "PACKAGE_URL");
   if (c.checksumUrl) checkHttpUrl(c.checksumUrl, "PACKAGE_CHECKSUM_URL");
   if (c.logFormat !== "text" && c.logFormat !== "json") throw new UsageError(`LOG_FORMAT must be text or json, not ${JSON.stringify(c.logFormat)}`, "set LOG_FORMAT=text or LOG_FORMAT=json");
   if (!c.dest) throw new UsageError("PACKAGE_DEST is empty", "set PACKAGE_DEST to the directory that receives the files");

@@ -17,6 +17,7 @@ import type { TlsSettings, Transport } from "./transfer/transports/types.ts";
 import { undiciTransport } from "./transfer/transports/undici.ts";
 import { wgetTransport } from "./transfer/transports/wget.ts";
 import { formatBytes, formatSeconds } from "./units.ts";
+import { resolveOci } from "./transfer/oci/resolve.ts";
 import { Writable } from "node:stream";
 
 function readPem(file: string, what: string): string {
@@ -101,7 +102,12 @@ async function expectedDigest(ctx: RunContext, base: Omit<TransferPlan, "urls" |
   return found;
 }
 
-export async function runInstall(ctx: RunContext): Promise<void> {
+export async function runInstall(input: RunContext): Promise<void> {
+  // oci:// (src/transfer/oci): resolve the reference first, to the layer's blob URLs, its digest
+  // as the expected checksum and the registry's credentials; the rest is the ordinary install.
+  const oci = await resolveOci(input, tlsSettings(input.config, input.env));
+  if (oci === "installed") return;
+  const ctx: RunContext = oci ? { ...input, config: oci.config } : input;
   const { config, log, env } = ctx;
   const started = Date.now();
   const install = new Installation(config.dest);
@@ -169,7 +175,7 @@ export async function runInstall(ctx: RunContext): Promise<void> {
       throw new IntegrityError(`checksum mismatch: expected ${expected.algorithm}:${expected.hex}, got ${expected.algorithm}:${result.digest?.hex}`);
     }
     install.commit(staging!, {
-      urls: config.urls.map((u) => redactUrl(u)),
+      urls: (oci?.references ?? config.urls).map((u) => redactUrl(u)),
       digest: result.digest,
       installedAt: new Date().toISOString(),
       bytes: result.bytes,

@@ -8,6 +8,7 @@ import { createLogger, type Logger } from "../log.ts";
 import { redactText } from "../redact.ts";
 import { runImages } from "./images.ts";
 import { runInject } from "./inject.ts";
+import { runPackage } from "./package.ts";
 import { runInstall } from "../run.ts";
 import { packaging, REVISION, VERSION } from "../version.ts";
 
@@ -34,6 +35,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   try {
     if (argv[0] === "images") {
       return await runImages(argv.slice(1), env, (s) => process.stdout.write(s), (s) => log.info(s));
+    }
+    if (argv[0] === "package") {
+      return await runPackage(argv.slice(1), { env, signal: ac.signal, out: (s) => process.stdout.write(s), useLogger: (l) => (log = l) });
     }
     if (argv[0] === "inject") {
       runInject(argv.slice(1), (s) => process.stdout.write(s), (s) => process.stderr.write(s));

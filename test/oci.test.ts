@@ -3,11 +3,21 @@
 // a misbehaving proxy in front, and `package push` / `package pull`.
 
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { execFileSync } from "node:child_process";
+import crypto from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import zlib from "node:zlib";
+import { after, before, describe, it } from "node:test";
 import { parseConfig } from "../src/cli/config.ts";
 import { AppError, ArchiveError, UsageError } from "../src/errors.ts";
 import { chooseLayer, choosePlatform, nodePlatform, parseManifest, parsePlatform, type Descriptor } from "../src/transfer/oci/manifest.ts";
 import { formatReference, parseReference } from "../src/transfer/oci/reference.ts";
+import { makeTree } from "./helpers/fixtures.ts";
+import { hasRegistry, startOciRegistry, startRegistryProxy, startTokenServer, type OciRegistry, type RegistryProxy, type TokenServer } from "./helpers/oci.ts";
+import { freePort } from "./helpers/registry.ts";
+import { runDp, snapshot, tmpdir } from "./helpers/run.ts";
+import { startServer, type TestServer } from "./helpers/server.ts";
 
 const D = "sha256:" + "a".repeat(64);
 const D2 = "sha256:" + "b".repeat(64);
@@ -99,5 +109,368 @@ describe("oci manifests", () => {
     assert.throws(() => chooseLayer(two, "c.tar"), (e: unknown) => e instanceof ArchiveError && /a\.tar/.test(e.message));
     assert.throws(() => chooseLayer([layer("application/json", "x.json")], ""), (e: unknown) => e instanceof ArchiveError && e.exitCode === 5);
     assert.throws(() => chooseLayer([], ""), ArchiveError);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Against real registries.
+
+const PLAIN = { PACKAGE_PLAIN_HTTP: "true", PACKAGE_RETRIES: "1" };
+const sha = (b: Buffer) => `sha256:${crypto.createHash("sha256").update(b).digest("hex")}`;
+
+/** Anonymous registry API calls from the test itself (to craft indexes and odd artifacts). */
+async function putBlob(host: string, repo: string, data: Buffer): Promise<string> {
+  const digest = sha(data);
+  const start = await fetch(`http://${host}/v2/${repo}/blobs/uploads/`, { method: "POST" });
+  assert.equal(start.status, 202);
+  const loc = new URL(start.headers.get("location")!, `http://${host}`);
+  loc.searchParams.set("digest", digest);
+  const put = await fetch(loc, { method: "PUT", body: new Uint8Array(data), headers: { "content-type": "application/octet-stream" } });
+  assert.equal(put.status, 201, await put.text());
+  return digest;
+}
+async function putManifest(host: string, repo: string, tag: string, doc: object): Promise<{ digest: string; size: number }> {
+  const body = Buffer.from(JSON.stringify(doc));
+  const res = await fetch(`http://${host}/v2/${repo}/manifests/${tag}`, { method: "PUT", body: new Uint8Array(body), headers: { "content-type": (doc as { mediaType: string }).mediaType } });
+  assert.equal(res.status, 201, await res.text());
+  return { digest: sha(body), size: body.length };
+}
+async function getManifest(host: string, repo: string, ref: string, auth?: string): Promise<{ layers: { digest: string; size: number; mediaType: string; annotations?: Record<string, string> }[]; artifactType?: string; config: { mediaType: string } }> {
+  const res = await fetch(`http://${host}/v2/${repo}/manifests/${ref}`, { headers: { accept: "application/vnd.oci.image.manifest.v1+json", ...(auth ? { authorization: auth } : {}) } });
+  assert.equal(res.status, 200);
+  return (await res.json()) as never;
+}
+async function getBlob(host: string, repo: string, digest: string, auth?: string): Promise<Buffer> {
+  const res = await fetch(`http://${host}/v2/${repo}/blobs/${digest}`, { headers: auth ? { authorization: auth } : {} });
+  assert.equal(res.status, 200);
+  return Buffer.from(await res.arrayBuffer());
+}
+const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString("base64")}`;
+
+async function push(dir: string, ref: string, env: Record<string, string> = {}): Promise<string> {
+  const r = await runDp({ ...PLAIN, ...env }, ["package", "push", dir, ref]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^sha256:[0-9a-f]{64}\n$/);
+  return r.stdout.trim();
+}
+
+const treeA = makeTree({
+  "bin/run.sh": { content: "#!/bin/sh\necho a\n", mode: 0o755 },
+  "etc/app/config.yaml": { content: "a: 1\n", mode: 0o644 },
+  "etc/app/empty": { dir: true, mode: 0o755 },
+  "data/big.bin": { content: crypto.randomBytes(1536 * 1024), mode: 0o644 },
+  "link-to-config": { symlink: "etc/app/config.yaml" },
+  [`deep/${"d".repeat(90)}/${"f".repeat(60)}.txt`]: { content: "long path\n", mode: 0o644 },
+});
+const treeB = makeTree({ "b.txt": { content: "package b\n", mode: 0o644 } });
+
+describe("oci:// against real registries", { skip: hasRegistry ? false : "needs docker-registry, htpasswd and openssl (apt-get install docker-registry apache2-utils openssl)" }, () => {
+  let tokens: TokenServer;
+  let anon: OciRegistry, basicReg: OciRegistry, tokenReg: OciRegistry, mirror: OciRegistry;
+  let front: RegistryProxy;
+  let storage: TestServer;
+  let digestA: string;
+  const closers: (() => Promise<void>)[] = [];
+
+  before(async () => {
+    tokens = await startTokenServer({ alice: "alice-token-pass" });
+    anon = await startOciRegistry({ kind: "none" });
+    basicReg = await startOciRegistry({ kind: "htpasswd", user: "bob", password: "bob-basic-pass" });
+    tokenReg = await startOciRegistry({ kind: "token", token: tokens });
+    // Distribution's proxy mode logs in to token-auth upstreams (as Docker Hub is) only.
+    mirror = await startOciRegistry({ kind: "none" }, { remoteurl: `http://${tokenReg.host}`, username: "alice", password: "alice-token-pass" });
+    front = await startRegistryProxy(anon.host);
+    storage = await startServer();
+    closers.push(tokens.close, anon.close, basicReg.close, tokenReg.close, mirror.close, front.close, storage.close);
+    digestA = await push(treeA, `oci://${anon.host}/team/pkg:v1`);
+  });
+  after(async () => {
+    for (const c of closers) await c();
+  });
+
+  it("push then PACKAGE_URL=oci://… installs the tree, verified by the layer digest", async () => {
+    const dest = tmpdir("dp-oci-");
+    const r = await runDp({ ...PLAIN, PACKAGE_URL: `oci://${anon.host}/team/pkg:v1`, PACKAGE_DEST: dest });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(snapshot(dest), snapshot(treeA));
+    assert.match(r.stderr, /installed .*verified=true/);
+    const marker = JSON.parse(fs.readFileSync(path.join(dest, ".download-package/installed.json"), "utf8"));
+    assert.deepEqual(marker.urls, [`oci://${anon.host}/team/pkg:v1@${digestA}`]);
+  });
+
+  it("the artifact follows ORAS's conventions and its tar is reproducible (sorted, mtime 0, owner 0:0, no names)", async () => {
+    const m = await getManifest(anon.host, "team/pkg", "v1");
+    assert.equal(m.artifactType, "application/vnd.download-package.package.v1");
+    assert.equal(m.config.mediaType, "application/vnd.oci.empty.v1+json");
+    assert.equal(m.layers.length, 1);
+    assert.equal(m.layers[0].mediaType, "application/vnd.oci.image.layer.v1.tar+gzip");
+    assert.equal(m.layers[0].annotations?.["org.opencontainers.image.title"], `${path.basename(treeA)}.tar.gz`);
+    const tar = zlib.gunzipSync(await getBlob(anon.host, "team/pkg", m.layers[0].digest));
+    const listing = execFileSync("tar", ["-tv", "--numeric-owner", "--full-time"], { input: tar }).toString().trim().split("\n");
+    for (const line of listing) assert.match(line, /^\S+ 0\/0 +\d+ 1970-01-01 00:00:00 /, line);
+    const names = execFileSync("tar", ["-t"], { input: tar }).toString().trim().split("\n");
+    assert.deepEqual(names, [...names].sort());
+    assert.ok(names.some((n) => n.length > 100), "a path longer than 100 bytes went through PAX");
+  });
+
+  it("the same directory gives the same digest: other mtimes, other permission bits within the normalised classes", async () => {
+    // Elsewhere, under the same name (the layer's title is the directory's name).
+    const copy = path.join(tmpdir("dp-oci-copy-"), path.basename(treeA));
+    execFileSync("cp", ["-a", treeA, copy]);
+    execFileSync("touch", ["-d", "2030-01-01", path.join(copy, "etc/app/config.yaml"), path.join(copy, "bin")]);
+    fs.chmodSync(path.join(copy, "etc/app/config.yaml"), 0o600);
+    fs.chmodSync(path.join(copy, "bin/run.sh"), 0o700);
+    assert.equal(await push(copy, `oci://${anon.host}/team/copy:v1`), digestA);
+    assert.equal(await push(treeA, `oci://${anon.host}/team/pkg:v1`), digestA);
+  });
+
+  it("a tag re-run costs one manifest request; a pinned re-run makes none", async () => {
+    const dest = tmpdir("dp-oci-");
+    let r = await runDp({ ...PLAIN, PACKAGE_URL: `oci://${front.host}/team/pkg:v1`, PACKAGE_DEST: dest });
+    assert.equal(r.code, 0, r.stderr);
+    let seen = front.log.length;
+    r = await runDp({ ...PLAIN, PACKAGE_URL: `oci://${front.host}/team/pkg:v1`, PACKAGE_DEST: dest });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /already installed/);
+    assert.deepEqual(front.log.slice(seen).map((l) => l.line), ["GET /v2/team/pkg/manifests/v1 200"]);
+    seen = front.log.length;
+    r = await runDp({ ...PLAIN, PACKAGE_URL: `oci://${front.host}/team/pkg@${digestA}`, PACKAGE_DEST: dest });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /already installed, nothing to do: the pinned reference/);
+    assert.equal(front.log.length, seen);
+    r = await runDp({ ...PLAIN, PACKAGE_URL: `oci://${front.host}/team/pkg@${digestA}`, PACKAGE_DEST: dest, PACKAGE_FORCE: "true" });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(front.log.length > seen, "PACKAGE_FORCE asks again");
+  });
+
+  it("a drop mid-blob is resumed with Range and the result verified", async () => {
+    front.behaviour = { dropBlobAt: { 0: 400_000 } };
+    try {
+      const dest = tmpdir("dp-oci-");
+      const seen = front.log.length;
+      const r = await runDp({ ...PLAIN, PACKAGE_URL: `oci://${front.host}/team/pkg:v1`, PACKAGE_DEST: dest });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /resumes=1/);
+      const blobGets = front.log.slice(seen).filter((l) => /blobs\/sha256/.test(l.line));
+      assert.equal(blobGets.length, 2);
+      assert.match(String(blobGets[1].headers.range), /^bytes=[1-9]\d*-$/);
+      assert.deepEqual(snapshot(dest), snapshot(treeA));
+    } finally {
+      front.behaviour = {};
+    }
+  });
+
+  it("a corrupted blob is exit 4 and the installed package stays", async () => {
+    // A plain tar layer: a flipped byte in a file's content leaves the tar readable, so only the digest can tell.
+    const tarFile = path.join(tmpdir("dp-oci-"), "b.tar");
+    fs.writeFileSync(tarFile, execFileSync("tar", ["-C", treeB, "--numeric-owner", "-cf", "-", "b.txt"]));
+    await push(tarFile, `oci://${anon.host}/team/b:v1`);
+    const dest = tmpdir("dp-oci-");
+    let r = await runDp({ ...PLAIN, PACKAGE_URL: `oci://${anon.host}/team/pkg:v1`, PACKAGE_DEST: dest });
+    assert.equal(r.code, 0, r.stderr);
+    front.behaviour = { corruptBlobAt: 514 };
+    try {
+      r = await runDp({ ...PLAIN, PACKAGE_URL: `oci://${front.host}/team/b:v1`, PACKAGE_DEST: dest });
+      assert.equal(r.code, 4, r.stderr);
+      assert.match(r.stderr, /checksum mismatch/);
+      assert.deepEqual(snapshot(dest), snapshot(treeA));
+    } finally {
+      front.behaviour = {};
+    }
+  });
+
+  it("PACKAGE_SHA256 must be the layer digest: equal installs, different is exit 4 before any blob request", async () => {
+    const m = await getManifest(anon.host, "team/b", "v1");
+    let r = await runDp({ ...PLAIN, PACKAGE_URL: `oci://${anon.host}/team/b:v1`, PACKAGE_DEST: tmpdir("dp-oci-"), PACKAGE_SHA256: m.layers[0].digest });
+    assert.equal(r.code, 0, r.stderr);
+    const seen = front.log.length;
+    r = await runDp({ ...PLAIN, PACKAGE_URL: `oci://${front.host}/team/b:v1`, PACKAGE_DEST: tmpdir("dp-oci-"), PACKAGE_SHA256: "c".repeat(64) });
+    assert.equal(r.code, 4, r.stderr);
+    assert.match(r.stderr, /PACKAGE_SHA256 is sha256:c+ but the manifest's package layer is sha256:/);
+    assert.ok(!front.log.slice(seen).some((l) => /blobs/.test(l.line)));
+  });
+
+  it("a missing tag, a malformed reference, an unreachable registry, a manifest without a package layer", async () => {
+    const dest = tmpdir("dp-oci-");
+    let r = await runDp({ ...PLAIN, PACKAGE_URL: `oci://${anon.host}/team/pkg:nope`, PACKAGE_DEST: dest });
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /team\/pkg:nope not found: the registry has no such tag/);
+    r = await runDp({ ...PLAIN, PACKAGE_URL: `oci://${anon.host}/Team/pkg:v1`, PACKAGE_DEST: dest });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /not a valid OCI reference/);
+    const dead = await freePort();
+    r = await runDp({ ...PLAIN, PACKAGE_URL: `oci://127.0.0.1:${dead}/team/pkg:v1`, PACKAGE_DEST: dest });
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /cannot reach the registry .*hint=.*unreachable/);
+    r = await runDp({ PACKAGE_RETRIES: "3", PACKAGE_URL: `oci://${anon.host}/team/pkg:v1`, PACKAGE_DEST: dest });
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /PACKAGE_PLAIN_HTTP=true/);
+    assert.doesNotMatch(r.stderr, /retrying/, "a TLS mismatch is not retried");
+    const readme = await putBlob(anon.host, "team/odd", Buffer.from('{"read":"me"}'));
+    const empty = await putBlob(anon.host, "team/odd", Buffer.from("{}"));
+    await putManifest(anon.host, "team/odd", "v1", { schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: { mediaType: "application/vnd.oci.empty.v1+json", digest: empty, size: 2 }, layers: [{ mediaType: "application/json", digest: readme, size: 13, annotations: { "org.opencontainers.image.title": "readme.json" } }] });
+    r = await runDp({ ...PLAIN, PACKAGE_URL: `oci://${anon.host}/team/odd:v1`, PACKAGE_DEST: dest });
+    assert.equal(r.code, 5, r.stderr);
+    assert.match(r.stderr, /no tar, tar\+gzip or tar\+zstd layer \(it has: readme\.json application\/json\)/);
+    r = await runDp({ ...PLAIN, PACKAGE_URL: `oci://${anon.host}/team/odd:v1`, PACKAGE_DEST: dest, PACKAGE_OCI_LAYER: "readme.json" });
+    assert.equal(r.code, 5, r.stderr);
+    assert.match(r.stderr, /not an archive/i);
+  });
+
+  it("a multi-platform index: PACKAGE_PLATFORM's manifest, the node's by default, exit 5 when absent", async () => {
+    const amd = makeTree({ "arch.txt": { content: "amd64\n", mode: 0o644 } });
+    const arm = makeTree({ "arch.txt": { content: "arm64\n", mode: 0o644 } });
+    const dAmd = await push(amd, `oci://${anon.host}/team/multi:amd64`);
+    const dArm = await push(arm, `oci://${anon.host}/team/multi:arm64`);
+    const size = async (d: string) => (await fetch(`http://${anon.host}/v2/team/multi/manifests/${d}`, { headers: { accept: "application/vnd.oci.image.manifest.v1+json" } }).then((r) => r.arrayBuffer())).byteLength;
+    const index = await putManifest(anon.host, "team/multi", "v1", {
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.index.v1+json",
+      manifests: [
+        { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: dAmd, size: await size(dAmd), platform: { os: "linux", architecture: "amd64" } },
+        { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: dArm, size: await size(dArm), platform: { os: "linux", architecture: "arm64", variant: "v8" } },
+      ],
+    });
+    const pull = async (platform?: string, ref = `oci://${anon.host}/team/multi:v1`) => {
+      const dest = tmpdir("dp-oci-");
+      const r = await runDp({ ...PLAIN, PACKAGE_URL: ref, PACKAGE_DEST: dest, ...(platform ? { PACKAGE_PLATFORM: platform } : {}) });
+      return { r, text: r.code === 0 ? fs.readFileSync(path.join(dest, "arch.txt"), "utf8").trim() : undefined };
+    };
+    let p = await pull("linux/arm64");
+    assert.equal(p.r.code, 0, p.r.stderr);
+    assert.equal(p.text, "arm64");
+    p = await pull("linux/amd64", `oci://${anon.host}/team/multi@${index.digest}`);
+    assert.equal(p.text, "amd64", p.r.stderr);
+    if (process.arch === "x64" || process.arch === "arm64") {
+      p = await pull();
+      assert.equal(p.text, process.arch === "x64" ? "amd64" : "arm64", p.r.stderr);
+    }
+    p = await pull("linux/s390x");
+    assert.equal(p.r.code, 5, p.r.stderr);
+    assert.match(p.r.stderr, /no manifest for linux\/s390x \(it has: linux\/amd64, linux\/arm64\/v8\)/);
+  });
+
+  it("htpasswd: push with REGISTRY_USERNAME/REGISTRY_PASSWORD_FILE; pull with a docker config.json or a basic-auth file; refusals are exit 3", async () => {
+    const secrets = tmpdir("dp-oci-secret-");
+    fs.writeFileSync(path.join(secrets, "password"), "bob-basic-pass\n");
+    const d = await push(treeB, `oci://${basicReg.host}/team/pkg:v1`, { REGISTRY_USERNAME: "bob", REGISTRY_PASSWORD_FILE: path.join(secrets, "password") });
+    assert.match(d, /^sha256:/);
+    const config = (auths: object) => {
+      const f = path.join(secrets, `config-${crypto.randomUUID()}.json`);
+      fs.writeFileSync(f, JSON.stringify({ auths }));
+      return f;
+    };
+    const ref = `oci://${basicReg.host}/team/pkg:v1`;
+    for (const auths of [{ [basicReg.host]: { auth: Buffer.from("bob:bob-basic-pass").toString("base64") } }, { [`http://${basicReg.host}/v2/`]: { username: "bob", password: "bob-basic-pass" } }]) {
+      const dest = tmpdir("dp-oci-");
+      const r = await runDp({ ...PLAIN, PACKAGE_URL: ref, PACKAGE_DEST: dest, PACKAGE_REGISTRY_CONFIG: config(auths) });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(snapshot(dest), snapshot(treeB));
+      assert.doesNotMatch(r.stderr, /bob-basic-pass|Ym9iOmJvYi1iYXNpYy1wYXNz/);
+    }
+    fs.writeFileSync(path.join(secrets, "basic"), "bob:bob-basic-pass\n");
+    let r = await runDp({ ...PLAIN, PACKAGE_URL: ref, PACKAGE_DEST: tmpdir("dp-oci-"), PACKAGE_BASIC_AUTH_FILE: path.join(secrets, "basic") });
+    assert.equal(r.code, 0, r.stderr);
+    r = await runDp({ ...PLAIN, PACKAGE_URL: ref, PACKAGE_DEST: tmpdir("dp-oci-") });
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /requires a login \(HTTP 401\).*hint=.*PACKAGE_REGISTRY_CONFIG/);
+    r = await runDp({ ...PLAIN, PACKAGE_URL: ref, PACKAGE_DEST: tmpdir("dp-oci-"), PACKAGE_REGISTRY_CONFIG: config({ [basicReg.host]: { username: "bob", password: "wrong" } }) });
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /refused the credentials \(HTTP 401\)/);
+    r = await runDp({ ...PLAIN }, ["package", "push", treeB, ref]);
+    assert.equal(r.code, 3, r.stderr);
+  });
+
+  it("token auth: the bearer dance with the registry's realm/service/scope, for pull and push; a token file is used as is", async () => {
+    const before = tokens.requests.length;
+    const ref = `oci://${tokenReg.host}/team/tok:v1`;
+    await push(treeB, ref, { REGISTRY_USERNAME: "alice", REGISTRY_PASSWORD: "alice-token-pass" });
+    assert.ok(tokens.requests.slice(before).some((q) => q.scope === "repository:team/tok:pull,push" && q.granted && q.user === "alice"));
+    const cfg = path.join(tmpdir("dp-oci-secret-"), "config.json");
+    fs.writeFileSync(cfg, JSON.stringify({ auths: { [tokenReg.host]: { auth: Buffer.from("alice:alice-token-pass").toString("base64") } } }));
+    const dest = tmpdir("dp-oci-");
+    let r = await runDp({ ...PLAIN, PACKAGE_URL: ref, PACKAGE_DEST: dest, PACKAGE_REGISTRY_CONFIG: cfg });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(snapshot(dest), snapshot(treeB));
+    assert.equal(tokens.requests.at(-1)?.scope, "repository:team/tok:pull");
+    const tokenFile = path.join(tmpdir("dp-oci-secret-"), "token");
+    fs.writeFileSync(tokenFile, tokens.mint("team/tok", ["pull"]) + "\n");
+    const asked = tokens.requests.length;
+    r = await runDp({ ...PLAIN, PACKAGE_URL: ref, PACKAGE_DEST: tmpdir("dp-oci-"), PACKAGE_TOKEN_FILE: tokenFile });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(tokens.requests.length, asked, "no token dance with PACKAGE_TOKEN_FILE");
+    fs.writeFileSync(cfg, JSON.stringify({ auths: { [tokenReg.host]: { username: "alice", password: "nope" } } }));
+    r = await runDp({ ...PLAIN, PACKAGE_URL: ref, PACKAGE_DEST: tmpdir("dp-oci-"), PACKAGE_REGISTRY_CONFIG: cfg });
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /token service refused the credentials/);
+    fs.writeFileSync(tokenFile, tokens.mint("team/other", ["pull"]));
+    r = await runDp({ ...PLAIN, PACKAGE_URL: ref, PACKAGE_DEST: tmpdir("dp-oci-"), PACKAGE_TOKEN_FILE: tokenFile });
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /refused the credentials/);
+  });
+
+  it("through a pull-through mirror (with the upstream's credentials), after a registry that is down", async () => {
+    await push(treeA, `oci://${tokenReg.host}/team/mirrored:v1`, { REGISTRY_USERNAME: "alice", REGISTRY_PASSWORD: "alice-token-pass" });
+    const dead = await freePort();
+    const dest = tmpdir("dp-oci-");
+    const r = await runDp({ ...PLAIN, PACKAGE_URL: `oci://127.0.0.1:${dead}/team/mirrored:v1 oci://${mirror.host}/team/mirrored:v1`, PACKAGE_DEST: dest });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /trying the next mirror/);
+    assert.match(r.stderr, new RegExp(`downloading the package url=http://${mirror.host}/v2/team/mirrored/blobs/sha256:`));
+    assert.deepEqual(snapshot(dest), snapshot(treeA));
+  });
+
+  it("a blob redirect to object storage carries no registry credentials (basic and bearer)", async () => {
+    for (const [reg, env] of [
+      [basicReg, { REGISTRY_USERNAME: "bob", REGISTRY_PASSWORD: "bob-basic-pass" }],
+      [tokenReg, { REGISTRY_USERNAME: "alice", REGISTRY_PASSWORD: "alice-token-pass" }],
+    ] as const) {
+      const redirecting = await startRegistryProxy(reg.host);
+      try {
+        await push(treeB, `oci://${reg.host}/team/redir:v1`, env);
+        const auth = basic(env.REGISTRY_USERNAME, env.REGISTRY_PASSWORD);
+        const bearer = reg === tokenReg ? `Bearer ${tokens.mint("team/redir", ["pull"])}` : auth;
+        const m = await getManifest(reg.host, "team/redir", "v1", bearer);
+        const blobPath = `/v2/team/redir/blobs/${m.layers[0].digest}`;
+        storage.route(blobPath, { body: await getBlob(reg.host, "team/redir", m.layers[0].digest, bearer) });
+        redirecting.behaviour = { redirectBlobsTo: storage.url };
+        const cfg = path.join(tmpdir("dp-oci-secret-"), "config.json");
+        fs.writeFileSync(cfg, JSON.stringify({ auths: { [redirecting.host]: { username: env.REGISTRY_USERNAME, password: env.REGISTRY_PASSWORD } } }));
+        const dest = tmpdir("dp-oci-");
+        const seen = storage.log.length;
+        const r = await runDp({ ...PLAIN, PACKAGE_URL: `oci://${redirecting.host}/team/redir:v1`, PACKAGE_DEST: dest, PACKAGE_REGISTRY_CONFIG: cfg });
+        assert.equal(r.code, 0, r.stderr);
+        assert.deepEqual(snapshot(dest), snapshot(treeB));
+        const got = storage.log.slice(seen).filter((l) => l.path === blobPath);
+        assert.equal(got.length, 1);
+        assert.equal(got[0].headers.authorization, undefined, "no credentials at the storage origin");
+        const blobAtRegistry = redirecting.log.find((l) => /blobs\/sha256/.test(l.line));
+        assert.ok(blobAtRegistry?.headers.authorization, "the registry's own blob request carried its credentials");
+      } finally {
+        await redirecting.close();
+      }
+    }
+  });
+
+  it("package pull writes the tree into a directory; package push refuses a non-archive file", async () => {
+    const dest = tmpdir("dp-oci-pull-");
+    let r = await runDp({}, ["package", "pull", `oci://${anon.host}/team/pkg:v1`, dest, "--plain-http"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(snapshot(dest), snapshot(treeA));
+    const notTar = path.join(tmpdir("dp-oci-"), "notes.txt");
+    fs.writeFileSync(notTar, "hello\n");
+    r = await runDp({}, ["package", "push", notTar, `oci://${anon.host}/team/x:v1`, "--plain-http"]);
+    assert.equal(r.code, 2, r.stderr);
+    r = await runDp({}, ["package", "frobnicate"]);
+    assert.equal(r.code, 2, r.stderr);
+    const tarFile = path.join(tmpdir("dp-oci-"), "pkg.tar.zst");
+    fs.writeFileSync(tarFile, zlib.zstdCompressSync(execFileSync("tar", ["-C", treeB, "-cf", "-", "."])));
+    await push(tarFile, `oci://${anon.host}/team/zst:v1`);
+    const m = await getManifest(anon.host, "team/zst", "v1");
+    assert.deepEqual([m.layers[0].mediaType, m.layers[0].annotations?.["org.opencontainers.image.title"]], ["application/vnd.oci.image.layer.v1.tar+zstd", "pkg.tar.zst"]);
+    const out = tmpdir("dp-oci-pull-");
+    r = await runDp({}, ["package", "pull", `oci://${anon.host}/team/zst:v1`, out, "--plain-http"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(snapshot(out), snapshot(treeB));
   });
 });

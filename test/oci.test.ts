@@ -13,10 +13,11 @@ import { parseConfig } from "../src/cli/config.ts";
 import { AppError, ArchiveError, UsageError } from "../src/errors.ts";
 import { chooseLayer, choosePlatform, nodePlatform, parseManifest, parsePlatform, type Descriptor } from "../src/transfer/oci/manifest.ts";
 import { formatReference, parseReference } from "../src/transfer/oci/reference.ts";
+import { dockerConfigEntry, normaliseRegistryKey, parseChallenge } from "../src/transfer/oci/auth.ts";
 import { makeTree } from "./helpers/fixtures.ts";
 import { hasRegistry, startOciRegistry, startRegistryProxy, startTokenServer, type OciRegistry, type RegistryProxy, type TokenServer } from "./helpers/oci.ts";
 import { freePort } from "./helpers/registry.ts";
-import { runDp, snapshot, tmpdir } from "./helpers/run.ts";
+import { runDp, snapshot, tmpdir, watchCommandLines } from "./helpers/run.ts";
 import { startServer, type TestServer } from "./helpers/server.ts";
 
 const D = "sha256:" + "a".repeat(64);
@@ -68,6 +69,28 @@ describe("oci references", () => {
     err({ PACKAGE_URL: "oci://r.example/a:1", PACKAGE_PLATFORM: "amd64" });
     err({ PACKAGE_URL: "oci://r.example/a:1", PACKAGE_REGISTRY_CONFIG: "/x", PACKAGE_TOKEN_FILE: "/y" });
     assert.equal(parseConfig(["--plain-http", "--url", "oci://r.example/a:1"], {}).kind, "run");
+  });
+});
+
+describe("oci registry auth", () => {
+  it("WWW-Authenticate challenges", () => {
+    assert.deepEqual(parseChallenge('Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push"'), {
+      scheme: "bearer",
+      params: { realm: "https://auth.example/token", service: "registry.example", scope: "repository:a/b:pull,push" },
+    });
+    assert.deepEqual(parseChallenge('Basic realm="x \\"y\\""'), { scheme: "basic", params: { realm: 'x "y"' } });
+    assert.deepEqual(parseChallenge("Bearer realm=https://a/t, service=s"), { scheme: "bearer", params: { realm: "https://a/t", service: "s" } });
+    assert.equal(parseChallenge(undefined), undefined);
+  });
+  it("docker config.json entries, whatever way the key is written", () => {
+    const text = JSON.stringify({ auths: { "https://reg.example:5000/v2/": { auth: Buffer.from("u:p:with:colons").toString("base64") }, "other.example": { username: "o", password: "q" } } });
+    assert.deepEqual(dockerConfigEntry(text, "reg.example:5000"), { username: "u", password: "p:with:colons" });
+    assert.deepEqual(dockerConfigEntry(text, "other.example"), { username: "o", password: "q" });
+    assert.equal(dockerConfigEntry(text, "third.example"), undefined);
+    assert.equal(normaliseRegistryKey("HTTP://Reg.Example/v1/"), "reg.example");
+    assert.throws(() => dockerConfigEntry("not json", "x"), (e: unknown) => e instanceof UsageError && !/not json/.test(e.message.slice(30)));
+    assert.throws(() => dockerConfigEntry("{}", "x"), UsageError);
+    assert.throws(() => dockerConfigEntry(JSON.stringify({ auths: { x: { auth: Buffer.from("nocolon").toString("base64") } } }), "x"), UsageError);
   });
 });
 
@@ -369,8 +392,16 @@ describe("oci:// against real registries", { skip: hasRegistry ? false : "needs 
       assert.doesNotMatch(r.stderr, /bob-basic-pass|Ym9iOmJvYi1iYXNpYy1wYXNz/);
     }
     fs.writeFileSync(path.join(secrets, "basic"), "bob:bob-basic-pass\n");
-    let r = await runDp({ ...PLAIN, PACKAGE_URL: ref, PACKAGE_DEST: tmpdir("dp-oci-"), PACKAGE_BASIC_AUTH_FILE: path.join(secrets, "basic") });
+    // curl takes the blob's credentials on stdin, wget is skipped: the password is in no argument list.
+    const ps = watchCommandLines();
+    let r = await runDp({ ...PLAIN, PACKAGE_URL: ref, PACKAGE_DEST: tmpdir("dp-oci-"), PACKAGE_BASIC_AUTH_FILE: path.join(secrets, "basic"), PACKAGE_TRANSPORTS: "wget,curl" });
+    const lines = await ps.stop();
     assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /wget skipped: the request carries credentials/);
+    assert.match(r.stderr, /transport=curl attempt=1/);
+    assert.ok(lines.some((l) => /curl/.test(l)), "curl ran");
+    assert.ok(!lines.some((l) => /bob-basic-pass|Ym9iOmJvYi1iYXNpYy1wYXNz/.test(l)), "no password in any command line");
+    assert.doesNotMatch(r.stderr, /bob-basic-pass/);
     r = await runDp({ ...PLAIN, PACKAGE_URL: ref, PACKAGE_DEST: tmpdir("dp-oci-") });
     assert.equal(r.code, 3, r.stderr);
     assert.match(r.stderr, /requires a login \(HTTP 401\).*hint=.*PACKAGE_REGISTRY_CONFIG/);

@@ -302,6 +302,19 @@ describe("oci:// against real registries", { skip: hasRegistry ? false : "needs 
     }
   });
 
+  it("a pinned reference whose manifest does not match its digest is exit 4; a tag has no digest to hold its manifest to (its layer digest still is)", async () => {
+    front.behaviour = { alterManifests: true };
+    try {
+      let r = await runDp({ ...PLAIN, PACKAGE_URL: `oci://${front.host}/team/pkg@${digestA}`, PACKAGE_DEST: tmpdir("dp-oci-") });
+      assert.equal(r.code, 4, r.stderr);
+      assert.match(r.stderr, /the manifest of .*team\/pkg@sha256:[0-9a-f]+ has digest sha256:/);
+      r = await runDp({ ...PLAIN, PACKAGE_URL: `oci://${front.host}/team/pkg:v1`, PACKAGE_DEST: tmpdir("dp-oci-") });
+      assert.equal(r.code, 0, r.stderr);
+    } finally {
+      front.behaviour = {};
+    }
+  });
+
   it("PACKAGE_SHA256 must be the layer digest: equal installs, different is exit 4 before any blob request", async () => {
     const m = await getManifest(anon.host, "team/b", "v1");
     let r = await runDp({ ...PLAIN, PACKAGE_URL: `oci://${anon.host}/team/b:v1`, PACKAGE_DEST: tmpdir("dp-oci-"), PACKAGE_SHA256: m.layers[0].digest });

@@ -292,6 +292,7 @@ export function helpText(version: string): string {
     "Usage: download-package [flags]        (every flag has an environment variable twin)",
     "       download-package inject --help  (add the init container to existing workloads)",
     "       download-package images --help  (list, export, import and push a chart's images offline)",
+    "       download-package package --help (push a directory to an OCI registry, pull one into a directory)",
     "",
     `  ${"flag".padEnd(22)} ${"environment".padEnd(26)} meaning`,
     ...rows,

@@ -141,6 +141,8 @@ export interface ProxyBehaviour {
   dropBlobAt?: Record<number, number>;
   /** XOR one byte of every blob body at this offset. */
   corruptBlobAt?: number;
+  /** Append a newline to manifest bodies: still JSON, another digest. */
+  alterManifests?: boolean;
   /** Answer blob GETs with a 307 to this base URL + the path (object storage elsewhere). */
   redirectBlobsTo?: string;
 }
@@ -172,7 +174,11 @@ export async function startRegistryProxy(upstream: string, behaviour: ProxyBehav
     const index = isBlobGet ? self.blobGets++ : -1;
     const up = http.request({ host: uhost, port: Number(uport), method: req.method, path: req.url, headers: { ...req.headers, host: upstream } }, (ur) => {
       entry.line += ` ${ur.statusCode}`;
-      res.writeHead(ur.statusCode ?? 502, ur.headers);
+      const alter = b.alterManifests && req.method === "GET" && /\/manifests\//.test(req.url ?? "");
+      const headers = { ...ur.headers };
+      if (alter) delete headers["content-length"];
+      res.writeHead(ur.statusCode ?? 502, headers);
+      if (alter) ur.on("end", () => res.write("\n"));
       const cut = isBlobGet ? b.dropBlobAt?.[index] : undefined;
       let offset = 0;
       ur.on("data", (chunk: Buffer) => {

@@ -111,7 +111,7 @@ export class RegistryHttp {
         if (e instanceof DownloadError) throw e;
         const err = e as Error & { cause?: Error; code?: string };
         const code = err.code ?? (err.cause as { code?: string } | undefined)?.code;
-        why = redactText([err.message, err.cause?.message].filter(Boolean).map((m) => m!.split("\n")[0].replace(/^[0-9A-F]+:error:[0-9A-F]+:SSL routines:/, "")).concat(code ?? []).join(": "));
+        why = redactText([err.message, err.cause?.message].filter(Boolean).map((m) => m!.split("\n")[0].replace(/^[0-9A-F]+:error:[0-9A-F]+:SSL routines:/, "").replace(/:\.\.\/deps\/\S*$/, "")).concat(code ?? []).join(": "));
         // A TLS mismatch (plain HTTP registry, untrusted certificate) does not heal by waiting.
         const tlsFailure = /SSL|TLS|CERT|certificate|EPROTO/i.test(`${code} ${why}`);
         if (failures > this.s.retries || tlsFailure) throw new DownloadError(`cannot reach the registry ${r.url.host}: ${why}`, { retryable: false, hint: networkHint(why, r.url), cause: e });

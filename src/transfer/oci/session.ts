@@ -90,7 +90,7 @@ export class RegistrySession {
     const headers: Record<string, string> = { accept: "application/json" };
     if (this.creds.kind === "basic") headers.authorization = basicHeader(this.creds);
     const res = await this.http.send({ method: "GET", url: realm, headers, maxBody: 1024 * 1024 });
-    if (res.status === 401 || res.status === 403) throw this.refused(res, "'s token service refused the credentials");
+    if (res.status === 401 || res.status === 403) throw this.refused(res, this.creds.kind === "basic" ? "'s token service refused the credentials" : " requires a login (its token service refused anonymous access)");
     if (res.status !== 200) throw new DownloadError(`the token service ${realm.host} answered HTTP ${res.status}`, { status: res.status, retryable: false, hint: "the registry's token service is failing; try again later" });
     let token: unknown;
     try {

@@ -2,11 +2,13 @@
 // Entries sorted by path, parents first; mtime SOURCE_DATE_EPOCH or 0; uid/gid 0 and no
 // user or group names; modes normalised (directories 0755, files 0755 when any execute bit
 // is set, else 0644; symlinks 0777); hardlinked files are stored as plain files; PAX records
-// only for what ustar cannot hold (long paths, huge sizes).
+// only for what ustar cannot hold (long paths, huge sizes). A top-level .download-package (the
+// marker of an installed destination) is left out.
 
 import fs from "node:fs";
 import path from "node:path";
 import { UsageError } from "../../errors.ts";
+import { STATE_DIR } from "../../install/installation.ts";
 
 export interface TarEntry {
   /** Relative path, "/"-separated; directories end in "/". */
@@ -28,6 +30,7 @@ export function listTree(dir: string): TarEntry[] {
   const walk = (rel: string) => {
     const names = fs.readdirSync(path.join(dir, rel)).sort((a, b) => (Buffer.from(a) < Buffer.from(b) ? -1 : a === b ? 0 : 1));
     for (const name of names) {
+      if (!rel && name === STATE_DIR) continue; // an installed destination's marker is not package content
       const r = rel ? `${rel}/${name}` : name;
       const full = path.join(dir, r);
       const st = fs.lstatSync(full);

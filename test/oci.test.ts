@@ -18,7 +18,7 @@ import { makeTree } from "./helpers/fixtures.ts";
 import { hasRegistry, startOciRegistry, startRegistryProxy, startTokenServer, type OciRegistry, type RegistryProxy, type TokenServer } from "./helpers/oci.ts";
 import { freePort } from "./helpers/registry.ts";
 import { cleanEnv, command, exec, runDp, snapshot, tmpdir, watchCommandLines } from "./helpers/run.ts";
-import { startServer, type TestServer } from "./helpers/server.ts";
+import { startProxy, startServer, type TestServer } from "./helpers/server.ts";
 
 const D = "sha256:" + "a".repeat(64);
 const D2 = "sha256:" + "b".repeat(64);
@@ -264,6 +264,20 @@ describe("oci:// against real registries", { skip: hasRegistry ? false : "needs 
     r = await runDp({ ...PLAIN, PACKAGE_URL: `oci://${front.host}/team/pkg@${digestA}`, PACKAGE_DEST: dest, PACKAGE_FORCE: "true" });
     assert.equal(r.code, 0, r.stderr);
     assert.ok(front.log.length > seen, "PACKAGE_FORCE asks again");
+  });
+
+  it("manifest and blob requests go through HTTP_PROXY", async () => {
+    const proxy = await startProxy();
+    try {
+      const dest = tmpdir("dp-oci-");
+      const r = await runDp({ ...PLAIN, PACKAGE_URL: `oci://${anon.host}/team/pkg:v1`, PACKAGE_DEST: dest, HTTP_PROXY: proxy.url });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(snapshot(dest), snapshot(treeA));
+      assert.ok(proxy.requests.length >= 2, proxy.requests.join("\n"));
+      assert.ok(proxy.requests.every((q) => q.includes(anon.host)), proxy.requests.join("\n"));
+    } finally {
+      await proxy.close();
+    }
   });
 
   it("a drop mid-blob is resumed with Range and the result verified", async () => {

@@ -14,6 +14,8 @@ import { AppError, ArchiveError, UsageError } from "../src/errors.ts";
 import { chooseLayer, choosePlatform, nodePlatform, parseManifest, parsePlatform, type Descriptor } from "../src/transfer/oci/manifest.ts";
 import { formatReference, parseReference } from "../src/transfer/oci/reference.ts";
 import { dockerConfigEntry, normaliseRegistryKey, parseChallenge } from "../src/transfer/oci/auth.ts";
+import { ARTIFACT_TYPE, buildManifest } from "../src/transfer/oci/push.ts";
+import { archiveTime, entryHeader } from "../src/transfer/oci/tar-writer.ts";
 import { makeTree } from "./helpers/fixtures.ts";
 import { hasRegistry, startOciRegistry, startRegistryProxy, startTokenServer, type OciRegistry, type RegistryProxy, type TokenServer } from "./helpers/oci.ts";
 import { freePort } from "./helpers/registry.ts";
@@ -91,6 +93,31 @@ describe("oci registry auth", () => {
     assert.throws(() => dockerConfigEntry("not json", "x"), (e: unknown) => e instanceof UsageError && !/not json/.test(e.message.slice(30)));
     assert.throws(() => dockerConfigEntry("{}", "x"), UsageError);
     assert.throws(() => dockerConfigEntry(JSON.stringify({ auths: { x: { auth: Buffer.from("nocolon").toString("base64") } } }), "x"), UsageError);
+  });
+});
+
+describe("oci push artifact", () => {
+  const layer = { mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: D, size: 10, title: "cfg.tar.gz" };
+  it("the manifest: artifactType, the empty config, the titled layer; a creation time only from SOURCE_DATE_EPOCH", () => {
+    const m = JSON.parse(buildManifest(layer, {}).toString());
+    assert.equal(m.artifactType, ARTIFACT_TYPE);
+    assert.deepEqual(m.config, { mediaType: "application/vnd.oci.empty.v1+json", digest: "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", size: 2, data: "e30=" });
+    assert.deepEqual(m.layers, [{ mediaType: layer.mediaType, digest: D, size: 10, annotations: { "org.opencontainers.image.title": "cfg.tar.gz" } }]);
+    assert.equal(m.annotations, undefined);
+    assert.deepEqual(buildManifest(layer, {}), buildManifest(layer, {}));
+    assert.deepEqual(JSON.parse(buildManifest(layer, { SOURCE_DATE_EPOCH: "1700000000" }).toString()).annotations, { "org.opencontainers.image.created": "2023-11-14T22:13:20Z" });
+  });
+  it("tar headers: fixed time and owner, PAX only past ustar's limits", () => {
+    assert.equal(archiveTime({}), 0);
+    assert.equal(archiveTime({ SOURCE_DATE_EPOCH: "1700000000" }), 1_700_000_000);
+    assert.throws(() => archiveTime({ SOURCE_DATE_EPOCH: "yesterday" }), UsageError);
+    const h = entryHeader({ name: "a/b.txt", type: "file", mode: 0o644, size: 5 }, 0);
+    assert.equal(h.length, 512);
+    assert.equal(h.subarray(108, 124).toString(), "0000000\u00000000000\u0000");
+    const long = entryHeader({ name: `${"x".repeat(150)}.txt`, type: "file", mode: 0o644, size: 5 }, 0);
+    assert.equal(long.length, 512 * 3);
+    assert.equal(String.fromCharCode(long[156]), "x");
+    assert.match(long.subarray(512, 1024).toString(), /^\d+ path=x{150}\.txt\n/);
   });
 });
 

@@ -16,7 +16,7 @@ import { formatReference, parseReference } from "../src/transfer/oci/reference.t
 import { dockerConfigEntry, normaliseRegistryKey, parseChallenge } from "../src/transfer/oci/auth.ts";
 import { ARTIFACT_TYPE, buildManifest } from "../src/transfer/oci/push.ts";
 import { archiveTime, entryHeader } from "../src/transfer/oci/tar-writer.ts";
-import { makeTree } from "./helpers/fixtures.ts";
+import { makeCerts, makeTree } from "./helpers/fixtures.ts";
 import { hasRegistry, startOciRegistry, startRegistryProxy, startTokenServer, type OciRegistry, type RegistryProxy, type TokenServer } from "./helpers/oci.ts";
 import { freePort } from "./helpers/registry.ts";
 import { cleanEnv, command, exec, runDp, snapshot, tmpdir, watchCommandLines } from "./helpers/run.ts";
@@ -551,6 +551,32 @@ describe("oci:// against real registries", { skip: hasRegistry ? false : "needs 
     const again = path.join(tmpdir("dp-oci-"), path.basename(treeA));
     fs.renameSync(dest, again);
     assert.equal(await push(again, `oci://${anon.host}/team/again:v1`), digestA);
+  });
+
+  it("HTTPS by default: a private CA through PACKAGE_CA_FILE (undici and curl); an untrusted certificate is exit 3 saying so", async () => {
+    const certs = makeCerts();
+    const secure = await startOciRegistry({ kind: "htpasswd", user: "carol", password: "carol-tls-pass" }, undefined, { certFile: path.join(certs.dir, "server.pem"), keyFile: path.join(certs.dir, "server.key") });
+    try {
+      const ref = `oci://${secure.host}/team/tls:v1`;
+      const creds = { REGISTRY_USERNAME: "carol", REGISTRY_PASSWORD: "carol-tls-pass" };
+      let r = await runDp({ ...creds, PACKAGE_CA_FILE: certs.caFile }, ["package", "push", treeB, ref]);
+      assert.equal(r.code, 0, r.stderr);
+      const cfg = path.join(tmpdir("dp-oci-secret-"), "config.json");
+      fs.writeFileSync(cfg, JSON.stringify({ auths: { [`https://${secure.host}`]: { username: "carol", password: "carol-tls-pass" } } }));
+      for (const transports of ["undici", "curl"]) {
+        const dest = tmpdir("dp-oci-");
+        r = await runDp({ PACKAGE_URL: ref, PACKAGE_DEST: dest, PACKAGE_CA_FILE: certs.caFile, PACKAGE_REGISTRY_CONFIG: cfg, PACKAGE_TRANSPORTS: transports });
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stderr, new RegExp(`downloading the package url=https://${secure.host}/v2/team/tls/blobs/sha256:[0-9a-f]+ transport=${transports}`));
+        assert.deepEqual(snapshot(dest), snapshot(treeB));
+      }
+      r = await runDp({ PACKAGE_URL: ref, PACKAGE_DEST: tmpdir("dp-oci-"), PACKAGE_REGISTRY_CONFIG: cfg });
+      assert.equal(r.code, 3, r.stderr);
+      assert.match(r.stderr, /hint=.*certificate is not trusted: give its CA with PACKAGE_CA_FILE/);
+      assert.doesNotMatch(r.stderr, /retrying/);
+    } finally {
+      await secure.close();
+    }
   });
 
   it("package pull writes the tree into a directory; package push refuses a non-archive file", async () => {

@@ -40,7 +40,7 @@ async function waitForPort(port: number) {
   throw new Error(`registry on ${port} did not start`);
 }
 
-export async function startOciRegistry(auth: RegistryAuth, proxy?: { remoteurl: string; username?: string; password?: string }): Promise<OciRegistry> {
+export async function startOciRegistry(auth: RegistryAuth, proxy?: { remoteurl: string; username?: string; password?: string }, tls?: { certFile: string; keyFile: string }): Promise<OciRegistry> {
   const dir = tmpdir("dp-oci-registry-");
   const port = await freePort();
   let extra = "";
@@ -52,7 +52,7 @@ export async function startOciRegistry(auth: RegistryAuth, proxy?: { remoteurl: 
     extra += `auth:\n  token:\n    realm: ${t.url}/token\n    service: ${t.service}\n    issuer: ${t.issuer}\n    rootcertbundle: ${t.certFile}\n`;
   }
   if (proxy) extra += `proxy:\n  remoteurl: ${proxy.remoteurl}\n${proxy.username ? `  username: ${proxy.username}\n  password: ${proxy.password}\n` : ""}`;
-  fs.writeFileSync(path.join(dir, "config.yml"), `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n${extra}`);
+  fs.writeFileSync(path.join(dir, "config.yml"), `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n${tls ? `  tls:\n    certificate: ${tls.certFile}\n    key: ${tls.keyFile}\n` : ""}${extra}`);
   const logFd = fs.openSync(path.join(dir, "registry.log"), "w");
   const child: ChildProcess = spawn("docker-registry", ["serve", path.join(dir, "config.yml")], { stdio: ["ignore", logFd, logFd] });
   fs.closeSync(logFd);

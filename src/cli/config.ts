@@ -255,6 +255,15 @@ function checkHttpUrl(u: string, name: string) {
     throw new UsageError(`${name} has an invalid URL`, "write a full URL such as https://host/path/package.tar.gz");
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") throw new UsageError(`${name} must be http or https, not ${url.protocol.replace(":", "")}`, "serve the package over http(s)");
+  // The path's file name and the user-info are percent-decoded later (checksum file lookup,
+  // basic credentials): a malformed escape is a configuration error now, not a crash then.
+  for (const [part, text] of [["path", url.pathname], ["user name", url.username], ["password", url.password]] as const) {
+    try {
+      decodeURIComponent(text);
+    } catch {
+      throw new UsageError(`${name} has a malformed percent-escape in its ${part} (a '%' not followed by two hex digits, or escapes that are not UTF-8)`, "write a literal '%' as %25 in the URL");
+    }
+  }
 }
 
 export interface ExpectedDigest {

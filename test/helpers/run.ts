@@ -34,6 +34,8 @@ export const AS_USER = process.env.DP_AS_USER ? Number(process.env.DP_AS_USER) :
 /** Why tests that switch users cannot run here (false when they can). */
 export const CANNOT_SWITCH_USER = process.getuid?.() !== 0 ? "needs root to switch users" : spawnSync("setpriv", ["--version"]).status !== 0 ? "setpriv (util-linux) is not installed" : false;
 
+if (AS_USER !== undefined && CANNOT_SWITCH_USER) throw new Error(`DP_AS_USER=${AS_USER}: ${CANNOT_SWITCH_USER}`);
+
 const asUserPaths = new Map<number, { node: string; target: string }>();
 /** The node binary and target, readable by `uid`: as they are, or copied to a world-readable temp dir. */
 function pathsFor(uid: number): { node: string; target: string } {
@@ -69,9 +71,19 @@ export interface RunOptions {
   asUser?: number;
 }
 
+/** Files a test prepared for a run as another user (the destination, the termination log) become that user's. */
+function handOver(env: Record<string, string | undefined>, uid: number) {
+  for (const f of [env.PACKAGE_DEST, env.PACKAGE_TERMINATION_LOG]) {
+    if (!f || !path.resolve(f).startsWith(os.tmpdir() + path.sep) || !fs.existsSync(f)) continue;
+    spawnSync("chown", ["-R", "-h", `${uid}:${uid}`, f]);
+  }
+}
+
 export function runDp(env: Record<string, string | undefined>, args: string[] = [], opts: RunOptions = {}): Promise<RunResult> {
   const started = Date.now();
-  const [cmd, argv] = command(args, opts.asUser ?? AS_USER);
+  const asUser = opts.asUser ?? AS_USER;
+  if (asUser !== undefined) handOver(env, asUser);
+  const [cmd, argv] = command(args, asUser);
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, argv, { env: cleanEnv(env), stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";

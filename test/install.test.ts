@@ -247,7 +247,7 @@ describe("one destination, two runs: an exclusive lock", () => {
 
   it("the wait is bounded by PACKAGE_TIMEOUT", async () => {
     const dest = path.join(tmpdir("dp-install-deadline-"), "dest");
-    foreignLock(dest, Date.now() + 3_600_000);
+    foreignLock(dest, Date.now() + 25_000);
     const r = await runDp({ PACKAGE_URL: route(rawTar([{ name: "x", content: "x" }])), PACKAGE_DEST: dest, PACKAGE_TIMEOUT: "1s" });
     assert.equal(r.code, 6, r.stderr);
     assert.ok(r.ms < 3000, `took ${r.ms} ms`);
@@ -276,7 +276,7 @@ describe("destinations that cannot hold files, signals, deadlines (as UID 65532)
   it("SIGTERM ends a waiting run within 2 s, exit 143", async () => {
     const dest = path.join(tmpdir("dp-install-sigterm-", NONROOT), "dest");
     fs.mkdirSync(path.join(dest, ".download-package"), { recursive: true });
-    fs.writeFileSync(lockFile(dest), JSON.stringify({ owner: crypto.randomUUID(), pid: 7, hostname: "other-pod-7f9c", acquiredAt: new Date().toISOString(), expiresAt: Date.now() + 3_600_000 }));
+    fs.writeFileSync(lockFile(dest), JSON.stringify({ owner: crypto.randomUUID(), pid: 7, hostname: "other-pod-7f9c", acquiredAt: new Date().toISOString(), expiresAt: Date.now() + 25_000 }));
     chownTree(dest, NONROOT);
     const run = startRun({ PACKAGE_URL: route(rawTar([{ name: "x", content: "x" }])), PACKAGE_DEST: dest }, [], NONROOT);
     await waitFor("the run to wait for the lock", () => /waiting for another run/.test(run.stderr()));
@@ -285,5 +285,48 @@ describe("destinations that cannot hold files, signals, deadlines (as UID 65532)
     const r = await run.done;
     assert.equal(r.code, 143, r.stderr);
     assert.ok(Date.now() - sent < 2000, `took ${Date.now() - sent} ms after SIGTERM`);
+  });
+});
+
+describe("lease and mount rules (pure)", async () => {
+  const { staleReason } = await import("../src/install/lock.ts");
+  const { mountOf, parseMountInfo, isPseudoFsType } = await import("../src/install/pseudo-fs.ts");
+  const now = Date.parse("2026-01-01T00:00:00Z");
+  const lease = { owner: "o", pid: 42, hostname: "pod-a", pidNamespace: "pid:[1]", processStart: "100", acquiredAt: "t", expiresAt: now + 10_000 };
+  const here = (probe: (pid: number) => { start?: string } | undefined, hostname = "pod-a", pidNamespace = "pid:[1]") => ({ hostname, pidNamespace, probe });
+  const alive = here(() => ({ start: "100" }));
+
+  it("a lease is live until it expires, and stale after", () => {
+    assert.equal(staleReason(lease, alive, now), undefined);
+    assert.match(staleReason(lease, alive, now + 10_001) ?? "", /lease expired at 2026-01-01T00:00:10.000Z/);
+    assert.match(staleReason({ ...lease, expiresAt: Number.NaN }, alive, now) ?? "", /no valid expiry/);
+    assert.match(staleReason({ ...lease, expiresAt: Infinity }, alive, now) ?? "", /no valid expiry/);
+    assert.match(staleReason({ ...lease, expiresAt: now + 3_600_000 }, alive, now) ?? "", /claims an expiry .* no renewal gives/);
+  });
+
+  it("a dead or replaced holder is stale only on the same host and PID namespace", () => {
+    assert.match(staleReason(lease, here(() => undefined), now) ?? "", /process 42 no longer runs/);
+    assert.match(staleReason(lease, here(() => ({ start: "999" })), now) ?? "", /PID was reused/);
+    assert.equal(staleReason(lease, here(() => undefined, "pod-b"), now), undefined, "another host's PIDs say nothing");
+    assert.equal(staleReason(lease, here(() => undefined, "pod-a", "pid:[2]"), now), undefined, "another namespace's PIDs say nothing");
+    assert.equal(staleReason({ ...lease, pidNamespace: undefined }, here(() => undefined), now), undefined);
+  });
+
+  it("mountinfo: the longest mount point holding the path decides, escapes decoded", () => {
+    const mounts = parseMountInfo([
+      "22 1 0:21 / / rw,relatime shared:1 - ext4 /dev/sda1 rw",
+      "23 22 0:22 / /proc rw,nosuid - proc proc rw",
+      "24 22 0:23 / /sys rw,nosuid shared:7 - sysfs sysfs rw",
+      "25 24 0:24 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw",
+      "26 22 0:25 / /mnt/my\\040disk rw - tmpfs tmpfs rw",
+      "27 23 0:26 / /proc/sys/fs/binfmt_misc rw - binfmt_misc binfmt_misc rw",
+    ].join("\n"));
+    assert.equal(mountOf("/proc/sys/vm", mounts)?.fsType, "proc");
+    assert.equal(mountOf("/procfoo/x", mounts)?.fsType, "ext4");
+    assert.equal(mountOf("/sys/fs/cgroup/x", mounts)?.fsType, "cgroup2");
+    assert.equal(mountOf("/mnt/my disk/dest", mounts)?.fsType, "tmpfs");
+    assert.equal(mountOf("/", mounts)?.fsType, "ext4");
+    assert.ok(isPseudoFsType("proc") && isPseudoFsType("sysfs") && isPseudoFsType("cgroup2"));
+    assert.ok(!isPseudoFsType("tmpfs") && !isPseudoFsType("ext4") && !isPseudoFsType("nfs4") && !isPseudoFsType("overlay"));
   });
 });

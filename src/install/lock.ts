@@ -16,6 +16,7 @@ import type { Logger } from "../log.ts";
 export const LOCK_FILE = "lock";
 export const LEASE_MS = 30_000;
 const RENEW_MS = 5_000;
+const MAX_AHEAD_MS = 10 * LEASE_MS;
 const POLL_MS = 200;
 
 export interface Lease {
@@ -40,7 +41,10 @@ export interface Here {
 
 /** Why `lease` is stale, or undefined while it is live. Pure given `here`. */
 export function staleReason(lease: Lease, here: Here, now: number): string | undefined {
-  if (!(lease.expiresAt > now)) return `its lease expired at ${new Date(lease.expiresAt).toISOString()}`;
+  if (!Number.isFinite(lease.expiresAt)) return "its lease has no valid expiry";
+  if (lease.expiresAt <= now) return `its lease expired at ${new Date(lease.expiresAt).toISOString()}`;
+  // No renewal reaches this far ahead: a damaged lease, or a clock far ahead of ours.
+  if (lease.expiresAt > now + MAX_AHEAD_MS) return `its lease claims an expiry (${new Date(lease.expiresAt).toISOString()}) no renewal gives`;
   if (lease.hostname !== here.hostname || !lease.pidNamespace || lease.pidNamespace !== here.pidNamespace) return undefined;
   const proc = here.probe(lease.pid);
   if (!proc) return `its process ${lease.pid} no longer runs`;

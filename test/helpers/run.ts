@@ -45,6 +45,7 @@ function pathsFor(uid: number): { node: string; target: string } {
   const usable = (f: string, test: string) => spawnSync("setpriv", [...ids, "test", test, f]).status === 0;
   const copy = (f: string) => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dp-as-user-"));
+    process.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
     fs.chmodSync(dir, 0o755);
     const to = path.join(dir, path.basename(f));
     fs.copyFileSync(f, to);

@@ -17,6 +17,8 @@ export const LOCK_FILE = "lock";
 export const LEASE_MS = 30_000;
 const RENEW_MS = 5_000;
 const MAX_AHEAD_MS = 10 * LEASE_MS;
+/** link() answers these on filesystems without hard links (some FUSE and SMB mounts). */
+const NO_LINKS = new Set(["EPERM", "ENOTSUP", "EOPNOTSUPP", "ENOSYS", "EMLINK"]);
 const POLL_MS = 200;
 
 export interface Lease {
@@ -168,8 +170,15 @@ export class DestinationLock {
     const mine = path.join(this.stateDir, `${LOCK_FILE}-${this.lease.owner}.new`);
     try {
       this.lease = { ...this.lease, acquiredAt: new Date().toISOString(), expiresAt: Date.now() + LEASE_MS };
-      fs.writeFileSync(mine, JSON.stringify(this.lease) + "\n", { mode: 0o644 });
-      fs.linkSync(mine, this.file);
+      const text = JSON.stringify(this.lease) + "\n";
+      fs.writeFileSync(mine, text, { mode: 0o644 });
+      try {
+        fs.linkSync(mine, this.file);
+      } catch (e) {
+        if (!NO_LINKS.has((e as NodeJS.ErrnoException).code ?? "")) throw e;
+        // A volume without hard links: exclusive create (a reader of the moment it is empty waits).
+        fs.writeFileSync(this.file, text, { mode: 0o644, flag: "wx" });
+      }
       return true;
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;

@@ -8,7 +8,8 @@ import { ArchiveSink } from "./archive/sink.ts";
 import { parseChecksumFile } from "./verify/checksum-file.ts";
 import { IntegrityError, UsageError } from "./errors.ts";
 import { newStats, NotModified, transfer, type TransferPlan } from "./transfer/fetch.ts";
-import { Installation } from "./install/installation.ts";
+import { Installation, type Marker } from "./install/installation.ts";
+import { DestinationLock } from "./install/lock.ts";
 import type { Logger } from "./log.ts";
 import { redactUrl } from "./redact.ts";
 import { curlTransport } from "./transfer/transports/curl.ts";
@@ -86,6 +87,8 @@ export interface RunContext {
   env: NodeJS.ProcessEnv;
   log: Logger;
   signal: AbortSignal;
+  /** Epoch ms of the run's deadline (PACKAGE_TIMEOUT), when there is one. */
+  deadlineAt?: number;
 }
 
 async function expectedDigest(ctx: RunContext, base: Omit<TransferPlan, "urls" | "what">): Promise<ExpectedDigest | undefined> {
@@ -101,30 +104,77 @@ async function expectedDigest(ctx: RunContext, base: Omit<TransferPlan, "urls" |
   return found;
 }
 
+/** Create the destination, take its lock (waiting for another run), clean leftovers, run `job`, release. */
+async function underLock(ctx: RunContext, install: Installation, job: (lock: DestinationLock, signal: AbortSignal) => Promise<void>): Promise<void> {
+  const { config, log } = ctx;
+  install.create();
+  const untilDeadline = ctx.deadlineAt === undefined ? Infinity : Math.max(0, ctx.deadlineAt - Date.now());
+  const byDeadline = untilDeadline < config.lockTimeout;
+  const lock = await DestinationLock.acquire(install.stateDir, {
+    waitMs: byDeadline ? untilDeadline : config.lockTimeout,
+    waitLimit: byDeadline ? "PACKAGE_TIMEOUT" : "PACKAGE_LOCK_TIMEOUT",
+    signal: ctx.signal,
+    log,
+  });
+  try {
+    const removed = await install.prepare();
+    if (removed.length) log.warn("removed leftovers of an interrupted run", { removed });
+    await job(lock, AbortSignal.any([ctx.signal, lock.lost]));
+  } finally {
+    lock.release();
+  }
+}
+
 export async function runInstall(ctx: RunContext): Promise<void> {
-  const { config, log, env } = ctx;
-  const started = Date.now();
+  const { config, env, log } = ctx;
   const install = new Installation(config.dest);
   const tlsConf = tlsSettings(config, env);
   const transports = makeTransports(config.transports, env, log);
-  const base = { config, transports, tls: tlsConf, env, log, signal: ctx.signal };
+  await underLock(ctx, install, async (lock, signal) => {
+    const base = { config, transports, tls: tlsConf, env, log, signal };
+    const expected = await expectedDigest(ctx, base);
+    const marker = install.readMarker();
+    if (expected && marker && !config.force && marker.digest?.algorithm === expected.algorithm && marker.digest?.hex === expected.hex) {
+      log.info("already installed, nothing to do", { dest: install.dest, digest: `${expected.algorithm}:${expected.hex}`, installedAt: marker.installedAt });
+      return;
+    }
+    if (!expected) log.info("no checksum given (PACKAGE_SHA256 or PACKAGE_CHECKSUM_URL): the package is not verified (and not hashed)");
+    await downloadAndSwap({ ...ctx, signal }, install, lock, base, expected, marker);
+  });
+}
 
-  const removed = install.prepare();
-  if (removed.length) log.warn("removed leftovers of an interrupted run", { removed });
+function startProgress(config: Config, log: Logger, stats: ReturnType<typeof newStats>, current: () => ArchiveSink | undefined): NodeJS.Timeout | undefined {
+  if (config.progressInterval <= 0) return undefined;
+  let lastBytes = 0;
+  let lastAt = Date.now();
+  const timer = setInterval(() => {
+    const r = current()?.progress();
+    if (!r) return;
+    const now = Date.now();
+    const rate = ((r.rawBytes - lastBytes) / Math.max(1, now - lastAt)) * 1000;
+    [lastBytes, lastAt] = [r.rawBytes, now];
+    const size = stats.size;
+    log.info("progress", { bytes: formatBytes(r.rawBytes), percent: size ? `${((r.rawBytes / size) * 100).toFixed(1)}%` : undefined, rate: `${formatBytes(rate)}/s`, files: r.files });
+  }, config.progressInterval);
+  timer.unref();
+  return timer;
+}
 
-  const expected = await expectedDigest(ctx, base);
-  const marker = install.readMarker();
-  if (expected && marker && !config.force && marker.digest?.algorithm === expected.algorithm && marker.digest?.hex === expected.hex) {
-    log.info("already installed, nothing to do", { dest: install.dest, digest: `${expected.algorithm}:${expected.hex}`, installedAt: marker.installedAt });
-    return;
-  }
-  if (!expected) log.info("no checksum given (PACKAGE_SHA256 or PACKAGE_CHECKSUM_URL): the package is not verified (and not hashed)");
+type Base = Omit<TransferPlan, "urls" | "what">;
+
+async function downloadAndSwap(ctx: RunContext, install: Installation, lock: DestinationLock, base: Base, expected: ExpectedDigest | undefined, marker: Marker | undefined): Promise<void> {
+  const { config, log } = ctx;
+  const started = Date.now();
   // Without a checksum to compare, ask the server whether the installed copy is current.
   const installed = !expected && marker && !config.force && (marker.etag || marker.lastModified) ? { url: marker.urls[0], etag: marker.etag, lastModified: marker.lastModified } : undefined;
 
   let staging: string | undefined;
   let current: ArchiveSink | undefined;
   const extractOpts = { ...config, algorithm: expected?.algorithm };
+  const discard = async (dir: string) => {
+    const err = await install.discard(dir);
+    if (err) log.warn(`${err.message}; the next run removes it`);
+  };
   const sinks = {
     open: () => {
       staging = install.newStaging();
@@ -133,28 +183,14 @@ export async function runInstall(ctx: RunContext): Promise<void> {
     },
     drop: async (s: ArchiveSink) => {
       s.destroy();
-      if (staging) install.discard(staging);
+      if (staging) await discard(staging);
       staging = undefined;
     },
   };
 
-  let progress: NodeJS.Timeout | undefined;
   const stats = newStats();
+  const progress = startProgress(config, log, stats, () => current);
   try {
-    if (config.progressInterval > 0) {
-      let lastBytes = 0;
-      let lastAt = Date.now();
-      progress = setInterval(() => {
-        const r = current?.progress();
-        if (!r) return;
-        const now = Date.now();
-        const rate = ((r.rawBytes - lastBytes) / Math.max(1, now - lastAt)) * 1000;
-        [lastBytes, lastAt] = [r.rawBytes, now];
-        const size = stats.size;
-        log.info("progress", { bytes: formatBytes(r.rawBytes), percent: size ? `${((r.rawBytes / size) * 100).toFixed(1)}%` : undefined, rate: `${formatBytes(rate)}/s`, files: r.files });
-      }, config.progressInterval);
-      progress.unref();
-    }
     let t;
     try {
       t = await transfer({ ...base, urls: config.urls, what: "package", stats, installed }, sinks);
@@ -168,7 +204,8 @@ export async function runInstall(ctx: RunContext): Promise<void> {
     if (expected && result.digest?.hex !== expected.hex) {
       throw new IntegrityError(`checksum mismatch: expected ${expected.algorithm}:${expected.hex}, got ${expected.algorithm}:${result.digest?.hex}`);
     }
-    install.commit(staging!, {
+    lock.renew(); // still ours, and a fresh lease for the swap
+    const trash = install.commit(staging!, {
       urls: config.urls.map((u) => redactUrl(u)),
       digest: result.digest,
       installedAt: new Date().toISOString(),
@@ -177,7 +214,10 @@ export async function runInstall(ctx: RunContext): Promise<void> {
       etag: stats.etag,
       lastModified: stats.lastModified,
     });
+    lock.renew(); // nobody took the destination over during the swap
+    await discard(staging!);
     staging = undefined;
+    await discard(trash);
     log.info("installed", {
       dest: install.dest,
       format: result.format,
@@ -199,8 +239,7 @@ export async function runInstall(ctx: RunContext): Promise<void> {
     clearInterval(progress);
     if (staging) {
       current?.destroy();
-      install.discard(staging);
+      await discard(staging);
     }
   }
 }
-

@@ -14,10 +14,16 @@ import { attempt, type AttemptSettings, type Outcome } from "./attempt.ts";
 import { Delivery, newStats, type SinkFactory, type TransferStats } from "./delivery.ts";
 import { moreInformative, type TransferFailure } from "./failure.ts";
 import { parseMirror, type Mirror } from "./origin-headers.ts";
+import { parseContentRange as parseRange } from "./resume.ts";
 import type { TlsSettings, Transport } from "./transports/types.ts";
 
 export { newStats, type SinkFactory, type TransferStats } from "./delivery.ts";
-export { parseContentRange } from "./resume.ts";
+
+/** Content-Range: bytes START-END/TOTAL (start and total only). */
+export function parseContentRange(v: string | undefined): { start: number; total?: number } | undefined {
+  const r = parseRange(v);
+  return r && { start: r.start, total: r.total };
+}
 
 export interface TransferPlan {
   urls: string[];

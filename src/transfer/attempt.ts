@@ -58,7 +58,7 @@ export async function attempt<S extends Writable>(a: Attempt<S>): Promise<Outcom
   const resuming = plan.perRequest.range !== undefined;
   delivery.stats.attempts++;
   if (!delivery.stats.transports.includes(transport.name)) delivery.stats.transports.push(transport.name);
-  settings.log.info(resuming ? `resuming the ${settings.what}` : `downloading the ${settings.what}`, { url: redactUrl(mirror.url), transport: transport.name, attempt: delivery.stats.attempts, from: resuming ? delivery.state.offset : undefined });
+  settings.log.info(resuming ? `resuming the ${settings.what}` : `downloading the ${settings.what}`, { url: redactUrl(mirror.url), transport: transport.name, via: transport.variant?.(), attempt: delivery.stats.attempts, from: resuming ? delivery.state.offset : undefined });
   const ac = new AbortController();
   const onOuter = () => ac.abort(settings.signal.reason);
   settings.signal.addEventListener("abort", onOuter, { once: true });

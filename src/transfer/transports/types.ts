@@ -37,6 +37,8 @@ export interface Transport {
   readonly name: string;
   /** false when the transport cannot ask for a byte range safely (the transfer then skips it, or starts over on it). */
   readonly resumes?: boolean;
+  /** Which program or variant runs it, for the log (e.g. "busybox" for busybox wget). */
+  variant?(): string | undefined;
   /** false when the transport cannot run here (e.g. no curl on PATH). */
   available(): boolean;
   /** Reason this transport must be skipped for this request (e.g. credentials it cannot keep off argv). */

@@ -96,6 +96,7 @@ export function wgetTransport(env = process.env): Transport {
   return {
     name: "wget",
     resumes: false,
+    variant: () => (kindOf() === "gnu" ? "GNU wget" : "busybox wget"),
     available: () => bin !== undefined,
     unsuitable: (req) => wgetUnsuitable(kindOf(), req),
     request(req): Promise<TransportResponse> {

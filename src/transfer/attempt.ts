@@ -55,6 +55,10 @@ export async function attempt<S extends Writable>(a: Attempt<S>): Promise<Outcom
   const plan = await planRequest(a);
   if ("kind" in plan) return plan;
   const { settings, transport, delivery, mirror } = a;
+  const bound = originHeaders(mirror, settings);
+  const hop = { url: mirror.url, proxy: proxyFor(mirror.url, settings.env) };
+  const why = transport.unsuitable?.(requestFor(a, hop, bound, plan.perRequest, settings.signal));
+  if (why) return { kind: "skipped", reason: `${transport.name} skipped: ${why}` };
   const resuming = plan.perRequest.range !== undefined;
   delivery.stats.attempts++;
   if (!delivery.stats.transports.includes(transport.name)) delivery.stats.transports.push(transport.name);
@@ -63,10 +67,9 @@ export async function attempt<S extends Writable>(a: Attempt<S>): Promise<Outcom
   const onOuter = () => ac.abort(settings.signal.reason);
   settings.signal.addEventListener("abort", onOuter, { once: true });
   const idle = new IdleWatch(settings.idleTimeout, () => ac.abort(new Stalled("stall", `no data for ${settings.idleTimeout / 1000}s (PACKAGE_IDLE_TIMEOUT)`)));
-  const hop = { url: mirror.url, proxy: proxyFor(mirror.url, settings.env) };
   let res: TransportResponse | undefined;
   try {
-    const followed = await follow(a, plan.perRequest, ac.signal, hop);
+    const followed = await follow(a, bound, plan.perRequest, ac.signal, hop);
     if (typeof followed === "string") return { kind: "skipped", reason: followed };
     res = followed;
     return await receive(a, res, resuming, plan.conditional, idle, ac.signal);
@@ -77,6 +80,13 @@ export async function attempt<S extends Writable>(a: Attempt<S>): Promise<Outcom
     settings.signal.removeEventListener("abort", onOuter);
     if (res) discard(res.body);
   }
+}
+
+type Hop = { url: URL; proxy?: URL };
+
+function requestFor<S extends Writable>(a: Attempt<S>, hop: Hop, bound: Record<string, string>, perRequest: Record<string, string>, signal: AbortSignal): TransportRequest {
+  const { settings, mirror } = a;
+  return { url: hop.url, headers: headersForHop(hop.url, mirror.url, bound, perRequest), signal, connectTimeoutMs: settings.connectTimeout, tls: settings.tls, proxy: hop.proxy };
 }
 
 /** The per-request headers (Range/If-Range, or the conditional ones), or why not to ask on this transport. */
@@ -97,12 +107,11 @@ async function planRequest<S extends Writable>(a: Attempt<S>): Promise<{ perRequ
 }
 
 /** One GET, following redirects (credentials and user headers only to the mirror's origin); a string = skip reason. */
-async function follow<S extends Writable>(a: Attempt<S>, perRequest: Record<string, string>, signal: AbortSignal, hop: { url: URL; proxy?: URL }): Promise<TransportResponse | string> {
+async function follow<S extends Writable>(a: Attempt<S>, bound: Record<string, string>, perRequest: Record<string, string>, signal: AbortSignal, hop: Hop): Promise<TransportResponse | string> {
   const { settings, mirror, transport } = a;
-  const bound = originHeaders(mirror, settings);
   const seen = [mirror.url.href];
   for (;;) {
-    const req: TransportRequest = { url: hop.url, headers: headersForHop(hop.url, mirror.url, bound, perRequest), signal, connectTimeoutMs: settings.connectTimeout, tls: settings.tls, proxy: hop.proxy };
+    const req = requestFor(a, hop, bound, perRequest, signal);
     const why = transport.unsuitable?.(req);
     if (why) return `${transport.name} skipped: ${why}`;
     const res = await transport.request(req);
@@ -169,7 +178,7 @@ async function pump<S extends Writable>(body: AsyncIterable<Buffer>, delivery: D
   }
 }
 
-function outcomeOf<S extends Writable>(e: unknown, a: Attempt<S>, signal: AbortSignal, hop: { url: URL; proxy?: URL }): Outcome {
+function outcomeOf<S extends Writable>(e: unknown, a: Attempt<S>, signal: AbortSignal, hop: Hop): Outcome {
   const { settings, delivery, transport } = a;
   if (settings.signal.aborted) return { kind: "fatal", error: settings.signal.reason };
   if (delivery.sink.errored) return { kind: "fatal", error: delivery.sink.errored };

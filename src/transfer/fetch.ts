@@ -91,10 +91,10 @@ export async function transfer<S extends Writable>(plan: TransferPlan, sinks: Si
     if (round.done) return { sink: run.delivery.sink, stats: run.delivery.stats };
     const { stats, state } = run.delivery;
     if (run.dead.size === run.mirrors.length) throw run.worst ?? new DownloadError("no mirror could be used");
-    if (stats.attempts === 0) throw new DownloadError(`no transport could be used for the ${plan.what}`, { retryable: false, hint: "enable another transport with PACKAGE_TRANSPORTS" });
+    if (stats.attempts === 0 || !run.worst) throw new DownloadError(`no transport could be used for the ${plan.what}`, { retryable: false, hint: "enable another transport with PACKAGE_TRANSPORTS" });
     failedRounds = round.progressed ? 0 : failedRounds + 1;
     if (failedRounds > config.retries) {
-      const e = run.worst!;
+      const e = run.worst;
       throw new DownloadError(`giving up after ${stats.attempts} attempts: ${e.message}`, { hint: e.hint, status: e.status, retryable: false });
     }
     const delay = Math.max(backoffDelay(failedRounds, config.backoffBase, config.backoffMax), round.retryAfterMs);

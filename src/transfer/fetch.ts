@@ -95,7 +95,7 @@ export async function transfer<S extends Writable>(plan: TransferPlan, sinks: Si
     failedRounds = round.progressed ? 0 : failedRounds + 1;
     if (failedRounds > config.retries) {
       const e = run.worst;
-      throw new DownloadError(`giving up after ${stats.attempts} attempts: ${e.message}`, { hint: e.hint, status: e.status, retryable: false });
+      throw new DownloadError(`giving up after ${stats.attempts} attempt${stats.attempts === 1 ? "" : "s"}: ${e.message}`, { hint: e.hint, status: e.status, retryable: false });
     }
     const delay = Math.max(backoffDelay(failedRounds, config.backoffBase, config.backoffMax), round.retryAfterMs);
     plan.log.info("retrying", { in: `${(delay / 1000).toFixed(2)}s`, round: failedRounds + 1, received: state.offset ? formatBytes(state.offset) : undefined });

@@ -12,11 +12,8 @@ import { Installation, type Marker } from "./install/installation.ts";
 import { DestinationLock } from "./install/lock.ts";
 import type { Logger } from "./log.ts";
 import { redactUrl } from "./redact.ts";
-import { curlTransport } from "./transfer/transports/curl.ts";
-import { nodeHttpTransport } from "./transfer/transports/node-http.ts";
-import type { TlsSettings, Transport } from "./transfer/transports/types.ts";
-import { undiciTransport } from "./transfer/transports/undici.ts";
-import { wgetTransport } from "./transfer/transports/wget.ts";
+import { makeTransports } from "./transfer/transports/index.ts";
+import type { TlsSettings } from "./transfer/transports/types.ts";
 import { formatBytes, formatSeconds } from "./units.ts";
 import { Writable } from "node:stream";
 
@@ -44,20 +41,6 @@ export function tlsSettings(c: Config, env: NodeJS.ProcessEnv): TlsSettings {
     s.keyFile = c.keyFile;
   }
   return s;
-}
-
-export function makeTransports(names: string[], env: NodeJS.ProcessEnv, log: Logger): Transport[] {
-  const all: Record<string, () => Transport> = { undici: undiciTransport, node: nodeHttpTransport, curl: () => curlTransport(env), wget: () => wgetTransport(env) };
-  const out: Transport[] = [];
-  const missing: string[] = [];
-  for (const n of names) {
-    const t = all[n]();
-    if (t.available()) out.push(t);
-    else missing.push(n);
-  }
-  if (missing.length) log.info(`transports: ${out.map((t) => t.name).join(", ") || "none"} (${missing.join(", ")} not on PATH)`);
-  if (out.length === 0) throw new UsageError("none of the transports in PACKAGE_TRANSPORTS is available here", "include undici or node in PACKAGE_TRANSPORTS");
-  return out;
 }
 
 class MemorySink extends Writable {

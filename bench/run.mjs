@@ -3,15 +3,23 @@
 //   the same file (the physical limit). Packages are served by nginx from Debian when it is
 //   installed (apt-get install nginx-light), else by a small Node static server (said in the output).
 //
-//   node bench/run.mjs [--size 1GiB] [--rounds 3] [--memory] [--quick] [--out FILE]
-//     --size    size of each package (default 1GiB)     --rounds  rounds per package (default 3)
-//     --memory  also peak RSS at 256 MiB vs 2 GiB       --quick   --size 16MiB --rounds 1 (CI)
-//     --out     also write the markdown report to FILE
-//   BENCH_DIR (packages, default .bench/), BENCH_DEST (destination, default .bench/dest; /dev/shm/... for tmpfs)
+//   node bench/run.mjs [--shapes small,large,modules] [--sizes 256MiB,1GiB] [--formats tar,tar.gz,tar.zst]
+//                      [--dests disk,tmpfs] [--rounds 3] [--memory] [--memory-sizes 256MiB,4GiB]
+//                      [--quick | --full] [--out FILE]
+//     --shapes   small = files of 16 KiB; large = 4 equal files; modules = a node_modules-like tree
+//                (tens of thousands of files, most under 8 KiB, deep directories)   (default: all three)
+//     --sizes    package sizes (default 256MiB)           --formats  (default tar,tar.gz)
+//     --dests    disk (.bench/dest or BENCH_DEST) and/or tmpfs (/dev/shm/dp-bench)   (default disk)
+//     --rounds   rounds per package (default 3)           --memory   peak RSS at --memory-sizes, per format
+//     --quick    --shapes small,large --sizes 16MiB --rounds 1 (CI)
+//     --full     the whole matrix: --sizes 256MiB,1GiB --dests disk,tmpfs --memory, tar/gz/zst
+//     --out      also write the markdown report to FILE
+//   One figure alone: e.g. `node bench/run.mjs --shapes large --sizes 1GiB --formats tar --dests tmpfs`.
+//   BENCH_DIR (packages, default .bench/), BENCH_DEST (disk destination, default .bench/dest),
+//   DP_BENCH_TARGET (the executable, default dist/download-package).
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
-import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 
@@ -21,21 +29,32 @@ const flag = (name, def) => {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : def;
 };
+const list = (name, def) => flag(name, def).split(",").map((x) => x.trim()).filter(Boolean);
 const quick = args.includes("--quick");
+const full = args.includes("--full");
 const parseSize = (s) => {
   const m = /^(\d+)(KiB|MiB|GiB)?$/.exec(s);
   if (!m) throw new Error(`bad size ${s}`);
   return Number(m[1]) * { undefined: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 }[m[2]];
 };
-const size = parseSize(flag("--size", quick ? "16MiB" : "1GiB"));
+const shapes = list("--shapes", quick ? "small,large" : "small,large,modules");
+const sizes = list("--sizes", quick ? "16MiB" : full ? "256MiB,1GiB" : "256MiB").map(parseSize);
+const formats = list("--formats", full ? "tar,tar.gz,tar.zst" : "tar,tar.gz");
+const dests = list("--dests", full ? "disk,tmpfs" : "disk");
 const rounds = Number(flag("--rounds", quick ? "1" : "3"));
-const memory = args.includes("--memory");
+const memory = args.includes("--memory") || full;
+const memorySizes = list("--memory-sizes", "256MiB,4GiB").map(parseSize);
 const outFile = flag("--out", undefined);
+for (const s of shapes) if (!["small", "large", "modules"].includes(s)) throw new Error(`unknown shape ${s}`);
+for (const f of formats) if (!["tar", "tar.gz", "tar.zst"].includes(f)) throw new Error(`unknown format ${f}`);
+for (const d of dests) if (!["disk", "tmpfs"].includes(d)) throw new Error(`unknown destination ${d}`);
 const work = process.env.BENCH_DIR || path.join(root, ".bench");
 const www = path.join(work, "www");
 const exe = process.env.DP_BENCH_TARGET || path.join(root, "dist/download-package");
 if (!fs.existsSync(exe)) throw new Error(`${exe} not found: run npm run build first`);
 const busybox = ["/bin/busybox", "/usr/bin/busybox"].find((p) => fs.existsSync(p));
+// The Node binary the single executable embeds (the registry's): the floor of any Node program's start.
+const embeddedNode = path.join(root, "node_modules/node/bin/node");
 fs.mkdirSync(www, { recursive: true });
 
 const mib = (n) => `${(n / 1024 / 1024).toFixed(0)} MiB`;
@@ -59,44 +78,79 @@ function textBlock(bytes, seed) {
   return Buffer.from(parts.join(" ")).subarray(0, bytes);
 }
 
-function makePackage(name, fileCount, fileSize) {
-  const tar = path.join(www, `${name}.tar`);
-  const tgz = `${tar}.gz`;
-  if (fs.existsSync(tar) && fs.existsSync(tgz)) return;
-  log(`generating ${name}: ${fileCount} files of ${fileSize} bytes`);
-  const src = path.join(work, `src-${name}`);
-  fs.rmSync(src, { recursive: true, force: true });
-  // Files take slices of a 16 MiB pool at scattered offsets: far apart compared with
-  // gzip's 32 KiB window, so files do not compress against each other.
-  const pool = textBlock(16 * 1024 * 1024, name);
+/** Writes `size` bytes of pool content to a new file (scattered offsets, see below). */
+function writeContent(file, fileSize, pool, state) {
+  const fd = fs.openSync(file, "w");
   const chunk = Math.min(fileSize, 1024 * 1024);
-  let x = 2463534242;
-  for (let i = 0; i < fileCount; i++) {
-    const dir = path.join(src, `d${Math.floor(i / 256)}`);
-    if (i % 256 === 0) fs.mkdirSync(dir, { recursive: true });
-    const fd = fs.openSync(path.join(dir, `f${i}.txt`), "w");
-    for (let off = 0; off < fileSize; ) {
-      x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
-      const n = Math.min(chunk, fileSize - off);
-      fs.writeSync(fd, pool, (x >>> 0) % (pool.length - n), n);
-      off += n;
-    }
-    fs.closeSync(fd);
+  for (let off = 0; off < fileSize; ) {
+    state.x ^= state.x << 13; state.x ^= state.x >>> 17; state.x ^= state.x << 5;
+    const n = Math.min(chunk, fileSize - off);
+    fs.writeSync(fd, pool, (state.x >>> 0) % (pool.length - n), n);
+    off += n;
   }
-  execFileSync("tar", ["-C", src, "-cf", tar, "."]);
-  execFileSync("sh", ["-c", `gzip -6 -c '${tar}' > '${tgz}.tmp' && mv '${tgz}.tmp' '${tgz}'`]);
-  fs.rmSync(src, { recursive: true, force: true });
+  fs.closeSync(fd);
 }
 
-const small = `small-${mib(size).replace(" ", "")}`;
-const large = `large-${mib(size).replace(" ", "")}`;
-makePackage(small, Math.max(1, Math.round(size / (16 * 1024))), 16 * 1024);
-makePackage(large, 4, Math.round(size / 4));
-makePackage("tiny", 1, 1024);
-if (memory) {
-  makePackage("mem-256MiB", 2, 128 * 1024 * 1024);
-  makePackage("mem-2GiB", 4, 512 * 1024 * 1024);
+/** The tree of one shape: [relative path, size] for every file. Deterministic. */
+function layout(shape, size) {
+  if (shape === "small") return Array.from({ length: Math.max(1, Math.round(size / (16 * 1024))) }, (_, i) => [`d${Math.floor(i / 256)}/f${i}.txt`, 16 * 1024]);
+  if (shape === "large") return Array.from({ length: 4 }, (_, i) => [`f${i}.bin`, Math.round(size / 4)]);
+  if (shape === "tiny") return [["f0.txt", 1024]];
+  // modules: packages of 5–40 files in nested lib/ folders; sizes mostly 200 B–8 KiB, a few up to 256 KiB.
+  const out = [];
+  let x = 88172645;
+  const rnd = (n) => ((x ^= x << 13), (x ^= x >>> 17), (x ^= x << 5), (x >>> 0) % n);
+  let total = 0;
+  for (let p = 0; total < size; p++) {
+    const pkg = p % 7 === 0 ? `node_modules/@scope${p % 13}/pkg${p}` : `node_modules/pkg${p}`;
+    const nested = p % 5 === 0 ? `${pkg}/node_modules/dep${p}` : pkg;
+    const files = 5 + rnd(36);
+    for (let f = 0; f < files && total < size; f++) {
+      const depth = rnd(5);
+      const dir = [nested, ...Array.from({ length: depth }, (_, i) => ["lib", "src", "dist", "esm", "internal"][(i + f) % 5])].join("/");
+      const r = rnd(100);
+      const bytes = Math.min(size - total, r < 85 ? 200 + rnd(8 * 1024 - 200) : r < 98 ? 8 * 1024 + rnd(56 * 1024) : 64 * 1024 + rnd(192 * 1024));
+      out.push([`${dir}/file${f}.${["js", "json", "md", "d.ts"][f % 4]}`, Math.max(1, bytes)]);
+      total += bytes;
+    }
+  }
+  return out;
 }
+
+/** Builds name.tar and its compressed forms (each only once; kept in BENCH_DIR between runs). */
+function makePackage(name, shape, size, wanted) {
+  const tar = path.join(www, `${name}.tar`);
+  const missing = wanted.filter((f) => !fs.existsSync(path.join(www, `${name}.${f}`)));
+  if (missing.length === 0) return;
+  if (!fs.existsSync(tar)) {
+    const files = layout(shape, size);
+    log(`generating ${name}: ${files.length} files`);
+    const src = path.join(work, `src-${name}`);
+    fs.rmSync(src, { recursive: true, force: true });
+    // Files take slices of a 16 MiB pool at scattered offsets: far apart compared with
+    // gzip's 32 KiB window, so files do not compress against each other.
+    const pool = textBlock(16 * 1024 * 1024, name);
+    const state = { x: 2463534242 };
+    const made = new Set();
+    for (const [rel, bytes] of files) {
+      const dir = path.dirname(path.join(src, rel));
+      if (!made.has(dir)) fs.mkdirSync(dir, { recursive: true }), made.add(dir);
+      writeContent(path.join(src, rel), bytes, pool, state);
+    }
+    execFileSync("tar", ["-C", src, "-cf", `${tar}.tmp`, "."]);
+    fs.renameSync(`${tar}.tmp`, tar);
+    fs.rmSync(src, { recursive: true, force: true });
+  }
+  for (const f of missing) {
+    if (f === "tar.gz") execFileSync("sh", ["-c", `gzip -6 -c '${tar}' > '${tar}.gz.tmp' && mv '${tar}.gz.tmp' '${tar}.gz'`]);
+    if (f === "tar.zst") execFileSync("sh", ["-c", `zstd -q -3 -T0 -c '${tar}' > '${tar}.zst.tmp' && mv '${tar}.zst.tmp' '${tar}.zst'`]);
+  }
+}
+
+const packageName = (shape, size) => `${shape}-${mib(size).replace(" ", "")}`;
+for (const size of sizes) for (const shape of shapes) makePackage(packageName(shape, size), shape, size, formats);
+makePackage("tiny", "tiny", 1024, ["tar.gz"]);
+if (memory) for (const size of memorySizes) makePackage(`mem-${mib(size).replace(" ", "")}`, "large", size, formats);
 
 // --- server ----------------------------------------------------------------------------
 let serverKind;
@@ -130,13 +184,14 @@ async function startServer() {
 // --- contenders --------------------------------------------------------------------------
 function contenders(file) {
   const url = `${base}/${file}`;
-  const z = file.endsWith(".gz") ? "z" : "";
+  const z = file.endsWith(".gz") ? "-z" : file.endsWith(".zst") ? "--zstd" : "";
   const list = [
     { name: "download-package", cmd: (d) => [exe, "--url", url, "--dest", d, "--progress-interval", "0"] },
-    { name: "curl | tar", cmd: (d) => ["sh", "-c", `curl -sS '${url}' | tar -x${z}f - -C '${d}'`] },
+    { name: "curl | tar", cmd: (d) => ["sh", "-c", `curl -sS '${url}' | tar -x ${z} -f - -C '${d}'`] },
   ];
-  if (busybox) list.push({ name: "busybox wget | tar", cmd: (d) => ["sh", "-c", `${busybox} wget -qO- '${url}' | ${busybox} tar -x${z}f - -C '${d}'`] });
-  list.push({ name: "local tar -x", cmd: (d) => ["tar", `-x${z}f`, path.join(www, file), "-C", d] });
+  // busybox tar has no zstd.
+  if (busybox && !file.endsWith(".zst")) list.push({ name: "busybox wget | tar", cmd: (d) => ["sh", "-c", `${busybox} wget -qO- '${url}' | ${busybox} tar -x${z ? "z" : ""}f - -C '${d}'`] });
+  list.push({ name: "local tar -x", cmd: (d) => ["sh", "-c", `tar -x ${z} -f '${path.join(www, file)}' -C '${d}'`] });
   return list;
 }
 
@@ -147,33 +202,35 @@ function timed(cmd) {
   return { wall, rss: rss * 1024 };
 }
 
-// BENCH_DEST=/dev/shm/dp-bench puts the destination on tmpfs: our own cost, without the disk's.
-const destRoot = process.env.BENCH_DEST || path.join(work, "dest");
-function freshDest() {
-  fs.rmSync(destRoot, { recursive: true, force: true });
-  fs.mkdirSync(destRoot, { recursive: true });
+const destRoots = { disk: process.env.BENCH_DEST || path.join(work, "dest"), tmpfs: "/dev/shm/dp-bench" };
+function freshDest(kind = "disk") {
+  const d = destRoots[kind];
+  fs.rmSync(d, { recursive: true, force: true });
+  fs.mkdirSync(d, { recursive: true });
   // Untimed: flush the previous run's dirty pages so that its writeback does not throttle this one.
   spawnSync("sync");
-  return destRoot;
+  return d;
 }
 
-function runPackage(file) {
+function runPackage(file, destKind) {
   const cs = contenders(file);
   const res = Object.fromEntries(cs.map((c) => [c.name, { wall: [], rss: [] }]));
   const ratios = [];
+  const limits = [];
   for (let r = 0; r < rounds; r++) {
     const order = cs.map((_, i) => cs[(i + r) % cs.length]); // alternate who goes first
     const round = {};
     for (const c of order) {
-      const t = timed(c.cmd(freshDest()));
+      const t = timed(c.cmd(freshDest(destKind)));
       res[c.name].wall.push(t.wall);
       res[c.name].rss.push(t.rss);
       round[c.name] = t.wall;
     }
     ratios.push(round["download-package"] / round["curl | tar"]);
-    log(`  ${file} round ${r + 1}: ${Object.entries(round).map(([k, v]) => `${k} ${v.toFixed(2)}s`).join(", ")}`);
+    limits.push(round["download-package"] / round["local tar -x"]);
+    log(`  ${destKind} ${file} round ${r + 1}: ${Object.entries(round).map(([k, v]) => `${k} ${v.toFixed(2)}s`).join(", ")}`);
   }
-  return { res, ratios };
+  return { res, ratios, limits };
 }
 
 /** Files download-package opens for writing outside the destination (strace), for one run. */
@@ -196,49 +253,66 @@ function coldStart(cmd, n = 21) {
   return median(xs);
 }
 
+const fstype = (dir) => execFileSync("df", ["--output=fstype", dir]).toString().split("\n")[1].trim();
+const x = (n) => `${n.toFixed(2)}×`;
+
 await startServer();
 const lines = [];
 const out = (s = "") => lines.push(s);
 try {
-  out(`Machine: ${os.cpus().length} × ${os.cpus()[0].model}, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, Linux ${os.release()}; destination on ${execFileSync("df", ["--output=fstype", path.dirname(destRoot)]).toString().split("\n")[1].trim()} (${destRoot}).`);
+  out(`Machine: ${os.cpus().length} × ${os.cpus()[0].model}, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, Linux ${os.release()}.`);
   out(`Server: ${serverKind}. Executable: ${execFileSync(exe, ["--version"]).toString().trim()}.`);
   out(`Command: \`node bench/run.mjs ${args.join(" ")}\`; ${rounds} round(s) per package, contenders alternating; wall time and peak RSS from \`/usr/bin/time\`; \`sync\` (untimed) before every run.`);
-  out();
-  out("| package | contender | median wall | vs curl \\| tar (per round) | peak RSS |");
-  out("| --- | --- | --- | --- | --- |");
-  for (const pkg of [small, large]) {
-    for (const ext of [".tar", ".tar.gz"]) {
-      const file = `${pkg}${ext}`;
-      const { res, ratios } = runPackage(file);
-      const curlMed = median(res["curl | tar"].wall);
-      for (const [name, r] of Object.entries(res)) {
-        const ratio = name === "download-package" ? ratios.map((x) => `${x.toFixed(2)}×`).join(", ") : `${(median(r.wall) / curlMed).toFixed(2)}×`;
-        out(`| ${file} (${mib(fs.statSync(path.join(www, file)).size)}) | ${name.replace("|", "\\|")} | ${median(r.wall).toFixed(2)} s | ${ratio} | ${mib(Math.max(...r.rss))} |`);
+  for (const destKind of dests) {
+    fs.mkdirSync(path.dirname(destRoots[destKind]), { recursive: true });
+    out();
+    out(`Destination: ${destKind} (${fstype(path.dirname(destRoots[destKind]))}, ${destRoots[destKind]}).`);
+    out();
+    out("| package | contender | median wall | vs curl \\| tar (per round) | vs local tar -x | peak RSS |");
+    out("| --- | --- | --- | --- | --- | --- |");
+    for (const size of sizes) {
+      for (const shape of shapes) {
+        for (const format of formats) {
+          const file = `${packageName(shape, size)}.${format}`;
+          const { res, ratios, limits } = runPackage(file, destKind);
+          const curlMed = median(res["curl | tar"].wall);
+          const tarMed = median(res["local tar -x"].wall);
+          for (const [name, r] of Object.entries(res)) {
+            const dp = name === "download-package";
+            const ratio = dp ? ratios.map(x).join(", ") : x(median(r.wall) / curlMed);
+            const limit = dp ? limits.map(x).join(", ") : x(median(r.wall) / tarMed);
+            out(`| ${file} (${mib(fs.statSync(path.join(www, file)).size)}) | ${name.replace("|", "\\|")} | ${median(r.wall).toFixed(2)} s | ${ratio} | ${limit} | ${mib(Math.max(...r.rss))} |`);
+          }
+        }
       }
     }
   }
+  const probe = `${packageName(shapes[0], sizes[0])}.${formats.includes("tar.gz") ? "tar.gz" : formats[0]}`;
   out();
-  out(`Files written outside the destination by download-package (${small}.tar.gz): ${writesOutside(`${small}.tar.gz`)}.`);
+  out(`Files written outside the destination by download-package (${probe}): ${writesOutside(probe)}.`);
   out();
   out("| cold start | median of 21 |");
   out("| --- | --- |");
   out(`| download-package --version | ${coldStart([exe, "--version"]).toFixed(1)} ms |`);
+  if (fs.existsSync(embeddedNode)) out(`| node -e 0 (the Node binary the executable embeds: the floor) | ${coldStart([embeddedNode, "-e", "0"]).toFixed(1)} ms |`);
   if (busybox) out(`| busybox wget --help | ${coldStart(["sh", "-c", `${busybox} wget --help 2>/dev/null; true`]).toFixed(1)} ms |`);
   out(`| download-package, tiny package (1 KiB .tar.gz) | ${coldStart([exe, "--url", `${base}/tiny.tar.gz`, "--dest", freshDest(), "--progress-interval", "0"], 11).toFixed(1)} ms |`);
   if (busybox) out(`| busybox wget \\| tar, same tiny package | ${coldStart(["sh", "-c", `${busybox} wget -qO- ${base}/tiny.tar.gz | ${busybox} tar -xzf - -C ${freshDest()}`], 11).toFixed(1)} ms |`);
   if (memory) {
     out();
-    out("| peak RSS, download-package | 256 MiB package | 2 GiB package |");
-    out("| --- | --- | --- |");
-    for (const ext of [".tar", ".tar.gz"]) {
-      const a = timed([exe, "--url", `${base}/mem-256MiB${ext}`, "--dest", freshDest(), "--progress-interval", "0"]);
-      const b = timed([exe, "--url", `${base}/mem-2GiB${ext}`, "--dest", freshDest(), "--progress-interval", "0"]);
-      out(`| ${ext} | ${mib(a.rss)} (${a.wall.toFixed(1)} s) | ${mib(b.rss)} (${b.wall.toFixed(1)} s) |`);
+    out(`| peak RSS, download-package | ${memorySizes.map((s) => `${mib(s)} package`).join(" | ")} |`);
+    out(`| --- |${memorySizes.map(() => " --- |").join("")}`);
+    for (const format of formats) {
+      const cells = memorySizes.map((size) => {
+        const t = timed([exe, "--url", `${base}/mem-${mib(size).replace(" ", "")}.${format}`, "--dest", freshDest(), "--progress-interval", "0"]);
+        return `${mib(t.rss)} (${t.wall.toFixed(1)} s)`;
+      });
+      out(`| .${format} | ${cells.join(" | ")} |`);
     }
   }
 } finally {
   stopServer();
-  fs.rmSync(destRoot, { recursive: true, force: true });
+  for (const d of Object.values(destRoots)) fs.rmSync(d, { recursive: true, force: true });
 }
 const report = lines.join("\n") + "\n";
 process.stdout.write(report);

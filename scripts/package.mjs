@@ -9,7 +9,7 @@
 //
 // PACKAGER=pkg|sea forces one; the default (auto) takes pkg when its cache is there.
 
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
@@ -60,12 +60,8 @@ function withSea() {
   const out = `${exe}.new`;
   fs.copyFileSync(process.execPath, out);
   fs.chmodSync(out, 0o755);
-  try {
-    run("strip", [out]); // debug symbols are most of the registry binary's size
-  } catch {
-    console.log("strip not found: the executable keeps its debug symbols");
-  }
-  run(process.execPath, [path.join(root, "node_modules/postject/dist/cli.js"), out, "NODE_SEA_BLOB", blob, "--sentinel-fuse", "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2"]);
+  stripSymbols(out);
+  quiet(process.execPath, [path.join(root, "node_modules/postject/dist/cli.js"), out, "NODE_SEA_BLOB", blob, "--sentinel-fuse", "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2"]);
   fs.rmSync(blob);
   fs.rmSync(seaConfig);
   fs.renameSync(out, exe);
@@ -74,6 +70,29 @@ function withSea() {
   // the paths the binary asks for. None of them exist on Alpine (musl) or scratch.
   const ldd = execFileSync("ldd", [exe]).toString();
   for (const m of ldd.matchAll(/(?:=>\s*)?(\/\S+)\s+\(0x/g)) install(m[1], m[1].slice(1));
+}
+
+/** Debug symbols are most of the registry binary's size. */
+function stripSymbols(file) {
+  const r = spawnSync("strip", [file], { encoding: "utf8" });
+  if (r.error?.code === "ENOENT") return console.log("strip not found: the executable keeps its debug symbols");
+  report(r, "strip");
+}
+
+/** Runs a tool whose output is noise when it works: postject colours every line with escape
+ *  codes, and LIEF warns once per ELF note section it cannot name ("Can't find string offset
+ *  for section name '.note…'"), which is harmless. Anything else it says is shown, plain. */
+function quiet(cmd, args) {
+  report(spawnSync(cmd, args, { encoding: "utf8" }), path.basename(args[0] ?? cmd));
+}
+
+function report(r, what) {
+  const lines = `${r.stdout ?? ""}\n${r.stderr ?? ""}`
+    .replace(/\x1b\[[0-9;]*m/g, "")
+    .split("\n")
+    .filter((l) => l.trim() && !/Can't find string offset for section name '\.note/.test(l) && !/^(Start injection of|💉 Injection done)/.test(l.trim()));
+  if (lines.length) console.log(lines.join("\n"));
+  if (r.status !== 0) throw new Error(`${what} failed (exit ${r.status ?? r.signal})`);
 }
 
 function install(from, rel) {

@@ -8,14 +8,12 @@ import { ArchiveSink } from "./archive/sink.ts";
 import { parseChecksumFile } from "./verify/checksum-file.ts";
 import { IntegrityError, UsageError } from "./errors.ts";
 import { newStats, NotModified, transfer, type TransferPlan } from "./transfer/fetch.ts";
-import { Installation } from "./install/installation.ts";
+import { Installation, type Marker } from "./install/installation.ts";
+import { DestinationLock } from "./install/lock.ts";
 import type { Logger } from "./log.ts";
 import { redactUrl } from "./redact.ts";
-import { curlTransport } from "./transfer/transports/curl.ts";
-import { nodeHttpTransport } from "./transfer/transports/node-http.ts";
-import type { TlsSettings, Transport } from "./transfer/transports/types.ts";
-import { undiciTransport } from "./transfer/transports/undici.ts";
-import { wgetTransport } from "./transfer/transports/wget.ts";
+import { makeTransports } from "./transfer/transports/index.ts";
+import type { TlsSettings } from "./transfer/transports/types.ts";
 import { formatBytes, formatSeconds } from "./units.ts";
 import { resolveOci } from "./transfer/oci/resolve.ts";
 import { Writable } from "node:stream";
@@ -46,20 +44,6 @@ export function tlsSettings(c: Config, env: NodeJS.ProcessEnv): TlsSettings {
   return s;
 }
 
-export function makeTransports(names: string[], env: NodeJS.ProcessEnv, log: Logger): Transport[] {
-  const all: Record<string, () => Transport> = { undici: undiciTransport, node: nodeHttpTransport, curl: () => curlTransport(env), wget: () => wgetTransport(env) };
-  const out: Transport[] = [];
-  const missing: string[] = [];
-  for (const n of names) {
-    const t = all[n]();
-    if (t.available()) out.push(t);
-    else missing.push(n);
-  }
-  if (missing.length) log.info(`transports: ${out.map((t) => t.name).join(", ") || "none"} (${missing.join(", ")} not on PATH)`);
-  if (out.length === 0) throw new UsageError("none of the transports in PACKAGE_TRANSPORTS is available here", "include undici or node in PACKAGE_TRANSPORTS");
-  return out;
-}
-
 class MemorySink extends Writable {
   chunks: Buffer[] = [];
   size = 0;
@@ -87,6 +71,10 @@ export interface RunContext {
   env: NodeJS.ProcessEnv;
   log: Logger;
   signal: AbortSignal;
+  /** Epoch ms of the run's deadline (PACKAGE_TIMEOUT), when there is one. */
+  deadlineAt?: number;
+  /** oci://: what the marker records instead of config.urls (the references with their manifest digest). */
+  markerUrls?: string[];
 }
 
 async function expectedDigest(ctx: RunContext, base: Omit<TransferPlan, "urls" | "what">): Promise<ExpectedDigest | undefined> {
@@ -102,35 +90,82 @@ async function expectedDigest(ctx: RunContext, base: Omit<TransferPlan, "urls" |
   return found;
 }
 
+/** Create the destination, take its lock (waiting for another run), clean leftovers, run `job`, release. */
+async function underLock(ctx: RunContext, install: Installation, job: (lock: DestinationLock, signal: AbortSignal) => Promise<void>): Promise<void> {
+  const { config, log } = ctx;
+  install.create();
+  const untilDeadline = ctx.deadlineAt === undefined ? Infinity : Math.max(0, ctx.deadlineAt - Date.now());
+  const byDeadline = untilDeadline < config.lockTimeout;
+  const lock = await DestinationLock.acquire(install.stateDir, {
+    waitMs: byDeadline ? untilDeadline : config.lockTimeout,
+    waitLimit: byDeadline ? "PACKAGE_TIMEOUT" : "PACKAGE_LOCK_TIMEOUT",
+    signal: ctx.signal,
+    log,
+  });
+  try {
+    const removed = await install.prepare();
+    if (removed.length) log.warn("removed leftovers of an interrupted run", { removed });
+    await job(lock, AbortSignal.any([ctx.signal, lock.lost]));
+  } finally {
+    lock.release();
+  }
+}
+
 export async function runInstall(input: RunContext): Promise<void> {
   // oci:// (src/transfer/oci): resolve the reference first, to the layer's blob URLs, its digest
   // as the expected checksum and the registry's credentials; the rest is the ordinary install.
   const oci = await resolveOci(input, tlsSettings(input.config, input.env));
   if (oci === "installed") return;
-  const ctx: RunContext = oci ? { ...input, config: oci.config } : input;
-  const { config, log, env } = ctx;
-  const started = Date.now();
+  const ctx: RunContext = oci ? { ...input, config: oci.config, markerUrls: oci.references } : input;
+  const { config, env, log } = ctx;
   const install = new Installation(config.dest);
   const tlsConf = tlsSettings(config, env);
   const transports = makeTransports(config.transports, env, log);
-  const base = { config, transports, tls: tlsConf, env, log, signal: ctx.signal };
+  await underLock(ctx, install, async (lock, signal) => {
+    const base = { config, transports, tls: tlsConf, env, log, signal };
+    const expected = await expectedDigest(ctx, base);
+    const marker = install.readMarker();
+    if (expected && marker && !config.force && marker.digest?.algorithm === expected.algorithm && marker.digest?.hex === expected.hex) {
+      log.info("already installed, nothing to do", { dest: install.dest, digest: `${expected.algorithm}:${expected.hex}`, installedAt: marker.installedAt });
+      return;
+    }
+    if (!expected) log.info("no checksum given (PACKAGE_SHA256 or PACKAGE_CHECKSUM_URL): the package is not verified (and not hashed)");
+    await downloadAndSwap({ ...ctx, signal }, install, lock, base, expected, marker);
+  });
+}
 
-  const removed = install.prepare();
-  if (removed.length) log.warn("removed leftovers of an interrupted run", { removed });
+function startProgress(config: Config, log: Logger, stats: ReturnType<typeof newStats>, current: () => ArchiveSink | undefined): NodeJS.Timeout | undefined {
+  if (config.progressInterval <= 0) return undefined;
+  let lastBytes = 0;
+  let lastAt = Date.now();
+  const timer = setInterval(() => {
+    const r = current()?.progress();
+    if (!r) return;
+    const now = Date.now();
+    const rate = ((r.rawBytes - lastBytes) / Math.max(1, now - lastAt)) * 1000;
+    [lastBytes, lastAt] = [r.rawBytes, now];
+    const size = stats.size;
+    log.info("progress", { bytes: formatBytes(r.rawBytes), percent: size ? `${((r.rawBytes / size) * 100).toFixed(1)}%` : undefined, rate: `${formatBytes(rate)}/s`, files: r.files });
+  }, config.progressInterval);
+  timer.unref();
+  return timer;
+}
 
-  const expected = await expectedDigest(ctx, base);
-  const marker = install.readMarker();
-  if (expected && marker && !config.force && marker.digest?.algorithm === expected.algorithm && marker.digest?.hex === expected.hex) {
-    log.info("already installed, nothing to do", { dest: install.dest, digest: `${expected.algorithm}:${expected.hex}`, installedAt: marker.installedAt });
-    return;
-  }
-  if (!expected) log.info("no checksum given (PACKAGE_SHA256 or PACKAGE_CHECKSUM_URL): the package is not verified (and not hashed)");
+type Base = Omit<TransferPlan, "urls" | "what">;
+
+async function downloadAndSwap(ctx: RunContext, install: Installation, lock: DestinationLock, base: Base, expected: ExpectedDigest | undefined, marker: Marker | undefined): Promise<void> {
+  const { config, log } = ctx;
+  const started = Date.now();
   // Without a checksum to compare, ask the server whether the installed copy is current.
   const installed = !expected && marker && !config.force && (marker.etag || marker.lastModified) ? { url: marker.urls[0], etag: marker.etag, lastModified: marker.lastModified } : undefined;
 
   let staging: string | undefined;
   let current: ArchiveSink | undefined;
   const extractOpts = { ...config, algorithm: expected?.algorithm };
+  const discard = async (dir: string) => {
+    const err = await install.discard(dir);
+    if (err) log.warn(`${err.message}; the next run removes it`);
+  };
   const sinks = {
     open: () => {
       staging = install.newStaging();
@@ -139,28 +174,14 @@ export async function runInstall(input: RunContext): Promise<void> {
     },
     drop: async (s: ArchiveSink) => {
       s.destroy();
-      if (staging) install.discard(staging);
+      if (staging) await discard(staging);
       staging = undefined;
     },
   };
 
-  let progress: NodeJS.Timeout | undefined;
   const stats = newStats();
+  const progress = startProgress(config, log, stats, () => current);
   try {
-    if (config.progressInterval > 0) {
-      let lastBytes = 0;
-      let lastAt = Date.now();
-      progress = setInterval(() => {
-        const r = current?.progress();
-        if (!r) return;
-        const now = Date.now();
-        const rate = ((r.rawBytes - lastBytes) / Math.max(1, now - lastAt)) * 1000;
-        [lastBytes, lastAt] = [r.rawBytes, now];
-        const size = stats.size;
-        log.info("progress", { bytes: formatBytes(r.rawBytes), percent: size ? `${((r.rawBytes / size) * 100).toFixed(1)}%` : undefined, rate: `${formatBytes(rate)}/s`, files: r.files });
-      }, config.progressInterval);
-      progress.unref();
-    }
     let t;
     try {
       t = await transfer({ ...base, urls: config.urls, what: "package", stats, installed }, sinks);
@@ -174,8 +195,9 @@ export async function runInstall(input: RunContext): Promise<void> {
     if (expected && result.digest?.hex !== expected.hex) {
       throw new IntegrityError(`checksum mismatch: expected ${expected.algorithm}:${expected.hex}, got ${expected.algorithm}:${result.digest?.hex}`);
     }
-    install.commit(staging!, {
-      urls: (oci?.references ?? config.urls).map((u) => redactUrl(u)),
+    lock.renew(); // still ours, and a fresh lease for the swap
+    const trash = install.commit(staging!, {
+      urls: (ctx.markerUrls ?? config.urls).map((u) => redactUrl(u)),
       digest: result.digest,
       installedAt: new Date().toISOString(),
       bytes: result.bytes,
@@ -183,7 +205,10 @@ export async function runInstall(input: RunContext): Promise<void> {
       etag: stats.etag,
       lastModified: stats.lastModified,
     });
+    lock.renew(); // nobody took the destination over during the swap
+    await discard(staging!);
     staging = undefined;
+    await discard(trash);
     log.info("installed", {
       dest: install.dest,
       format: result.format,
@@ -205,8 +230,7 @@ export async function runInstall(input: RunContext): Promise<void> {
     clearInterval(progress);
     if (staging) {
       current?.destroy();
-      install.discard(staging);
+      await discard(staging);
     }
   }
 }
-

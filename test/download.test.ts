@@ -140,7 +140,7 @@ describe("download-package fails clearly", () => {
   it("--help lists every variable and --version names the packaging", async () => {
     const h = await runDp({}, ["--help"]);
     assert.equal(h.code, 0);
-    for (const v of ["PACKAGE_URL", "PACKAGE_DEST", "LOG_FORMAT", "PACKAGE_SHA256", "PACKAGE_TRANSPORTS"]) assert.match(h.stdout, new RegExp(v));
+    for (const v of ["PACKAGE_URL", "PACKAGE_DEST", "LOG_FORMAT", "PACKAGE_SHA256", "PACKAGE_TRANSPORTS", "PACKAGE_LOCK_TIMEOUT"]) assert.match(h.stdout, new RegExp(v));
     const v = await runDp({}, ["--version"]);
     assert.equal(v.code, 0);
     assert.match(v.stdout, /^download-package \d+\.\d+\.\d+ .*node 24\./);

@@ -6,7 +6,8 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { gzip, makeTree, rawTar, tarOf, type RawEntry } from "./helpers/fixtures.ts";
+import { gzip, makeTree, rawTar, tarOf, zstd, type RawEntry } from "./helpers/fixtures.ts";
+import { tar, type TarEntry } from "./helpers/tar-writer.ts";
 import { cleanEnv, command, runDp, snapshot, tmpdir } from "./helpers/run.ts";
 import { startServer, type TestServer } from "./helpers/server.ts";
 
@@ -40,14 +41,22 @@ function assertUntouched(parent: string, dest: string, expected: Record<string, 
 
 let n = 0;
 async function expectRefused(entries: RawEntry[], pattern: RegExp, env: Record<string, string> = {}, code = 5): Promise<void> {
+  return expectBodyRefused(rawTar(entries), pattern, env, code);
+}
+
+/** Install a good package, then serve `body`: exit `code`, the message, nothing changed or created. */
+async function expectBodyRefused(body: Buffer, pattern: RegExp, env: Record<string, string> = {}, code = 5): Promise<void> {
   const { parent, dest, before } = await installedDest();
   const p = `/hostile${++n}.tar`;
-  srv.route(p, { body: rawTar(entries) });
+  srv.route(p, { body });
   const r = await runDp({ PACKAGE_URL: `${srv.url}${p}`, PACKAGE_DEST: dest, ...env });
   assert.equal(r.code, code, r.stderr);
   assert.match(r.stderr, pattern);
+  assert.doesNotMatch(r.stderr, /^\s+at .*:\d+:\d+\)?$/m, "a stack trace");
   assertUntouched(parent, dest, before);
 }
+
+const refusedTar = (entries: TarEntry[], pattern: RegExp, env: Record<string, string> = {}) => expectBodyRefused(tar(entries), pattern, env);
 
 describe("hostile archives are refused, naming the entry, leaving the destination as it was", () => {
   it("absolute path", () => expectRefused([{ name: "/tmp/dp-evil-abs", content: "x" }], /unsafe archive entry "\/tmp\/dp-evil-abs": has an absolute path/).then(() => assert.ok(!fs.existsSync("/tmp/dp-evil-abs"))));
@@ -81,6 +90,124 @@ describe("hostile archives are refused, naming the entry, leaving the destinatio
     assert.equal(r.code, 5);
     assert.match(r.stderr, /corrupt gzip data|corrupt tar archive/);
     assertUntouched(parent, dest, before);
+  });
+});
+
+describe("symlink chains are resolved as the kernel resolves them (#13.1)", () => {
+  it("'..' after a link to '.'", () => refusedTar([{ name: "d", type: "2", linkname: "." }, { name: "e", type: "2", linkname: "d/../outside" }], /"e": is a symlink whose target "d\/..\/outside" leaves the destination/));
+  it("a chain of links to links, then '..'", () =>
+    refusedTar([{ name: "a", type: "2", linkname: "." }, { name: "b", type: "2", linkname: "a" }, { name: "c", type: "2", linkname: "b/.." }], /"c": is a symlink whose target "b\/.." leaves/));
+  it("a link inside a directory, through a link to a directory that is a link", () =>
+    refusedTar([{ name: "sub/", type: "5" }, { name: "s", type: "2", linkname: "sub" }, { name: "t", type: "2", linkname: "s" }, { name: "sub/x", type: "2", linkname: "../t/../.." }], /"sub\/x": is a symlink whose target "..\/t\/..\/.." leaves/));
+  it("a deep chain that climbs one level per link", () =>
+    refusedTar([{ name: "a/b/c/", type: "5" }, { name: "a/b/c/up", type: "2", linkname: "../.." }, { name: "a/b/c/up2", type: "2", linkname: "up/.." }, { name: "a/b/c/up3", type: "2", linkname: "up2/../.." }], /"a\/b\/c\/up3": .*leaves the destination/));
+  it("'..' after a name the archive has not made yet", () => refusedTar([{ name: "a", type: "2", linkname: "later/../../etc" }, { name: "later", type: "2", linkname: "." }], /"a": is a symlink whose target "later\/..\/..\/etc" goes through "later", which is not a directory/));
+  it("a link replaced later re-checks the links resolved through it", () =>
+    refusedTar([{ name: "sub/", type: "5" }, { name: "x", type: "2", linkname: "sub" }, { name: "a", type: "2", linkname: "x/../y" }, { name: "x", type: "2", linkname: "." }], /"x": replaces the symlink "x", after which the symlink "a" .*leaves the destination/));
+  it("a symlink loop", () => refusedTar([{ name: "l1", type: "2", linkname: "l2" }, { name: "l2", type: "2", linkname: "l1/x" }], /"l2": is a symlink whose target "l1\/x" is a symlink loop/));
+  it("writing through a link made earlier, even via a chain", () =>
+    refusedTar([{ name: "sub/", type: "5" }, { name: "s", type: "2", linkname: "sub" }, { name: "s2", type: "2", linkname: "s" }, { name: "s2/f", content: "x" }], /"s2\/f": would be written through the symlink "s2"/));
+  it("chains that stay inside install, links as written", async () => {
+    srv.route("/chains-ok.tar", {
+      body: tar([
+        { name: "a/b/", type: "5" },
+        { name: "a/b/f", content: "f" },
+        { name: "d", type: "2", linkname: "." },
+        { name: "e", type: "2", linkname: "d/a/b/../b/f" },
+        { name: "a/b/up", type: "2", linkname: "../.." },
+        { name: "g", type: "2", linkname: "a/b/up/a/b/f" },
+        { name: "fwd", type: "2", linkname: "later/x" },
+        { name: "later/x", content: "x" },
+      ]),
+    });
+    const dest = tmpdir();
+    const r = await runDp({ PACKAGE_URL: `${srv.url}/chains-ok.tar`, PACKAGE_DEST: dest });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(fs.readFileSync(path.join(dest, "e"), "utf8"), "f");
+    assert.equal(fs.readFileSync(path.join(dest, "g"), "utf8"), "f");
+    assert.equal(fs.readFileSync(path.join(dest, "fwd"), "utf8"), "x");
+    assert.equal(fs.readlinkSync(path.join(dest, "e")), "d/a/b/../b/f");
+  });
+});
+
+describe("entry types that are not files, directories or links are refused, never skipped (#13.2)", () => {
+  for (const [flag, what] of [["S", /GNU sparse file \(type 'S'\)/], ["V", /volume header \(type 'V'\)/], ["M", /multi-volume continuation \(type 'M'\)/], ["D", /dump directory/], ["Z", /unknown type flag/], ["9", /unknown type flag/]] as const) {
+    it(`type '${flag}'`, () => refusedTar([{ name: "first.txt", content: "1" }, { name: `odd-${flag}`, type: flag, content: "data" }, { name: "last.txt", content: "2" }], new RegExp(`"odd-${flag}": .*${what.source}`)));
+  }
+  it("a PAX header announcing GNU sparse data", () => refusedTar([{ name: "GNUSparseFile.0/big", content: "map", pax: { "GNU.sparse.major": "1", "GNU.sparse.minor": "0", "GNU.sparse.name": "big", "GNU.sparse.realsize": "1048576" } }], /"GNUSparseFile.0\/big": is a GNU sparse file \(PAX GNU.sparse records\)/));
+  for (const format of ["gnu", "posix"]) {
+    it(`a real sparse file written by GNU tar --sparse --format=${format}`, async () => {
+      const dir = tmpdir("dp-sparse-");
+      fs.writeFileSync(path.join(dir, "hello.txt"), "hi");
+      execFileSync("truncate", ["-s", "4M", path.join(dir, "holes.img")]);
+      fs.writeFileSync(path.join(dir, "holes.img"), "x", { flag: "r+" });
+      const body = execFileSync("tar", ["-C", dir, "--sparse", `--format=${format}`, "-cf", "-", "hello.txt", "holes.img"]);
+      await expectBodyRefused(gzip(body), /holes\.img.*: is a GNU sparse file/);
+    });
+  }
+});
+
+describe("a tar stream without its end-of-archive marker is a truncated package (#13.3)", () => {
+  const entries: TarEntry[] = [{ name: "a/", type: "5" }, { name: "a/one.txt", content: "1" }, { name: "a/two.txt", content: "2".repeat(700) }];
+  it("plain .tar cut at a header boundary", () => expectBodyRefused(tar(entries, { endBlocks: 0 }), /truncated tar archive: it ends after entry "a\/two.txt" without the end-of-archive marker/));
+  it("a GNU tar archive cut after its second entry", async () => {
+    const whole = tarOf(makeTree({ "a.txt": { content: "a".repeat(600) }, "b.txt": { content: "b" } }), ["a.txt", "b.txt"]);
+    await expectBodyRefused(whole.subarray(0, 512 + 1024), /truncated tar archive: it ends after entry "a.txt"/);
+  });
+  it("a complete gzip stream around a tar without the marker", () => expectBodyRefused(gzip(tar(entries, { endBlocks: 0 })), /truncated tar archive/));
+  it("a complete zstd stream around a tar without the marker", () => expectBodyRefused(zstd(tar(entries, { endBlocks: 0 })), /truncated tar archive/));
+  it("a zero block followed by more entries (GNU tar stops at it)", () => expectBodyRefused(Buffer.concat([tar(entries.slice(0, 2), { endBlocks: 1 }), tar(entries.slice(2))]), /a zero block after entry "a\/one.txt" is followed by more entries/));
+  it("one zero block is enough (every entry is complete); trailing bytes after the marker are not read", async () => {
+    srv.route("/one-zero.tar", { body: tar(entries, { endBlocks: 1 }) });
+    srv.route("/trailing.tar", { body: Buffer.concat([tar(entries), Buffer.from("trailing garbage after the marker")]) });
+    for (const p of ["/one-zero.tar", "/trailing.tar"]) {
+      const dest = tmpdir();
+      const r = await runDp({ PACKAGE_URL: `${srv.url}${p}`, PACKAGE_DEST: dest });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(Object.keys(snapshot(dest)), ["a", "a/one.txt", "a/two.txt"]);
+    }
+  });
+  it("an empty archive (zero blocks only) installs an empty tree", async () => {
+    srv.route("/empty.tar", { body: Buffer.alloc(10240) });
+    const dest = tmpdir();
+    const r = await runDp({ PACKAGE_URL: `${srv.url}/empty.tar`, PACKAGE_DEST: dest });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(snapshot(dest), {});
+  });
+});
+
+describe("the program's own state name is never the archive's (#13.4)", () => {
+  const forged = JSON.stringify({ urls: ["http://evil/"], digest: { algorithm: "sha256", hex: "0".repeat(64) }, installedAt: "2020-01-01", bytes: 0, files: 0 });
+  it(".download-package/installed.json", () => refusedTar([{ name: "ok.txt", content: "x" }, { name: ".download-package/installed.json", content: forged }], /"\.download-package\/installed\.json": is named like \.download-package/));
+  it("./.download-package as a directory", () => refusedTar([{ name: "./.download-package/", type: "5" }], /"\.\/\.download-package\/": is named like \.download-package/));
+  it(".download-package as a symlink", () => refusedTar([{ name: ".download-package", type: "2", linkname: "elsewhere" }], /"\.download-package": is named like/));
+  it("after PACKAGE_STRIP_COMPONENTS", () => refusedTar([{ name: "top/.download-package/staging-x/f", content: "x" }], /"top\/\.download-package\/staging-x\/f": is named like \.download-package/, { PACKAGE_STRIP_COMPONENTS: "1" }));
+  it("a symlink into it", () => refusedTar([{ name: "peek", type: "2", linkname: "./.download-package/installed.json" }], /"peek": is a symlink into \.download-package/));
+  it("a hardlink into it", () => refusedTar([{ name: "peek", type: "1", linkname: ".download-package/installed.json" }], /"peek": is a hardlink whose target ".download-package\/installed.json"/));
+});
+
+describe("filesystem refusals caused by the archive are exit 5, naming the entry (#13.5)", () => {
+  it("a hardlink to itself", () => refusedTar([{ name: "a.txt", content: "x" }, { name: "a.txt", type: "1", linkname: "a.txt" }], /"a\.txt": is a hardlink to itself/));
+  it("a hardlink to itself with no file before it", () => refusedTar([{ name: "b.txt", type: "1", linkname: "./b.txt" }], /"b\.txt": is a hardlink to itself/));
+  const long = "n".repeat(256);
+  it("a name component over 255 bytes (PAX path)", () => refusedTar([{ name: "x", pax: { path: `dir/${long}` }, content: "x" }], new RegExp(`"dir/${long}": has a name component of 256 bytes, over the 255-byte limit`)));
+  it("a directory name over 255 bytes (GNU long name)", () => refusedTar([{ name: `${long}/f`, gnuLongName: true, content: "x" }], /has a name component of 256 bytes/));
+  it("a path under PACKAGE_MAX_PATH_LENGTH that passes PATH_MAX under the destination", () => {
+    const deep = Array.from({ length: 19 }, (_, i) => `${i}`.padEnd(213, "d")).join("/") + "/leaf.txt";
+    assert.ok(Buffer.byteLength(deep) < 4096 && Buffer.byteLength(deep) > 4070);
+    return refusedTar([{ name: "x", pax: { path: deep }, content: "x" }], /"0d+\/1d+.*leaf\.txt": is \d+ bytes long once placed under the destination, over the system's PATH_MAX \(4096\)/);
+  });
+  it("a symlink target over PATH_MAX", () => refusedTar([{ name: "l", type: "2", linkname: "x", pax: { linkpath: "a/".repeat(2100) } }], /"l": is a symlink whose target is over the system's PATH_MAX/));
+  it("a malformed % escape in PACKAGE_URL's path or user-info is a usage error, exit 2", async () => {
+    for (const url of [`${srv.url}/pkg%zz.tar.gz`, `${srv.url}/bad%e9utf8.tar.gz`, srv.url.replace("://", "://us%zzer:pw@") + "/good.tar.gz", srv.url.replace("://", "://user:p%g0@") + "/good.tar.gz"]) {
+      const r = await runDp({ PACKAGE_URL: url, PACKAGE_DEST: tmpdir(), PACKAGE_CHECKSUM_URL: `${srv.url}/SHA256SUMS` });
+      assert.equal(r.code, 2, `${url}: ${r.stderr}`);
+      assert.match(r.stderr, /PACKAGE_URL has a malformed percent-escape in its (path|user name|password)/);
+      assert.doesNotMatch(r.stderr, /^\s+at /m);
+    }
+    const r = await runDp({ PACKAGE_URL: `${srv.url}/good.tar.gz`, PACKAGE_DEST: tmpdir(), PACKAGE_CHECKSUM_URL: `${srv.url}/sums%zz` });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /PACKAGE_CHECKSUM_URL has a malformed percent-escape in its path/);
   });
 });
 

@@ -6,7 +6,9 @@ import { backoffDelay, isRetryableStatus, parseRetryAfter } from "../src/transfe
 import { parseChecksumFile } from "../src/verify/checksum-file.ts";
 import { parseConfig, parseExpectedDigest, type Config } from "../src/cli/config.ts";
 import { detectFormat, looksLikeTar } from "../src/archive/detect.ts";
-import { entryPath, symlinkTarget } from "../src/archive/entry-path.ts";
+import { entryPath, RESERVED_ROOT_NAME } from "../src/archive/entry-path.ts";
+import { StagingTree } from "../src/archive/staging-tree.ts";
+import { STATE_DIR } from "../src/install/installation.ts";
 import { UsageError } from "../src/errors.ts";
 import { parseContentRange } from "../src/transfer/fetch.ts";
 import { bypassed, proxyFor } from "../src/transfer/proxy.ts";
@@ -135,11 +137,60 @@ describe("entry paths", () => {
     assert.equal(entryPath("a/..", 0, 4096).ok, false);
     assert.equal(entryPath("C:\\x", 0, 4096).ok, false);
   });
-  it("symlink targets stay inside", () => {
-    assert.equal(symlinkTarget("a/b/l", "../c"), "a/c");
-    assert.equal(symlinkTarget("a/l", "../../x"), undefined);
-    assert.equal(symlinkTarget("l", "/etc"), undefined);
-    assert.equal(symlinkTarget("l", "."), "");
+  it("refuses name components over NAME_MAX and the program's own state name", () => {
+    assert.equal(entryPath(`a/${"n".repeat(256)}`, 0, 4096).ok, false);
+    assert.deepEqual(entryPath(`a/${"n".repeat(255)}`, 0, 4096), { ok: true, rel: `a/${"n".repeat(255)}` });
+    assert.equal(entryPath(`${"n".repeat(300)}/a`, 1, 4096).ok, true, "a stripped component never reaches the disk");
+    assert.equal(entryPath(".download-package", 0, 4096).ok, false);
+    assert.equal(entryPath("./.download-package/installed.json", 0, 4096).ok, false);
+    assert.equal(entryPath("top/.download-package/x", 1, 4096).ok, false);
+    assert.equal(entryPath("sub/.download-package", 0, 4096).ok, true, "only the root name is reserved");
+    assert.equal(RESERVED_ROOT_NAME, STATE_DIR);
+  });
+});
+
+describe("symlink resolution over the staging tree", () => {
+  const tree = (spec: Record<string, string>) => {
+    const t = new StagingTree();
+    for (const [rel, v] of Object.entries(spec)) t.set(rel, v === "dir" ? { kind: "dir" } : v === "file" ? { kind: "file" } : { kind: "link", target: v.replace(/^-> /, "") });
+    return t;
+  };
+  const where = (t: StagingTree, dir: string, target: string) => {
+    const r = t.resolve(dir, target);
+    return r.ok ? r.path : `refused: ${r.reason}`;
+  };
+  it("resolves like the kernel: links followed, '..' from where the link led", () => {
+    const t = tree({ a: "dir", "a/b": "dir", d: "-> .", up: "-> a/b", chain: "-> up" });
+    assert.equal(where(t, "a/b", "../c"), "a/c");
+    assert.equal(where(t, "", "."), "");
+    assert.equal(where(t, "", "up/.."), "a");
+    assert.equal(where(t, "", "chain/../.."), "");
+    assert.match(where(t, "", "d/../outside"), /refused: .*leaves the destination/);
+    assert.match(where(t, "", "chain/../../.."), /leaves the destination/);
+    assert.match(where(t, "a", "../../x"), /leaves/);
+    assert.match(where(t, "", "/etc"), /leaves the destination \(an absolute path\)/);
+    assert.match(where(t, "", ""), /empty target/);
+  });
+  it("a name that does not exist yet may not be followed by '..'", () => {
+    const t = tree({ f: "file" });
+    assert.equal(where(t, "", "later/x"), "later/x");
+    assert.match(where(t, "", "later/../x"), /does not exist|not a directory/);
+    assert.match(where(t, "", "f/../x"), /not a directory/);
+    assert.equal(where(t, "", "f"), "f");
+  });
+  it("loops and the state directory are refused", () => {
+    const t = new StagingTree();
+    assert.equal(t.addLink("a", "b").ok, true);
+    assert.match((t.addLink("b", "a") as { reason: string }).reason, /loop/);
+    assert.match((t.addLink("s", ".download-package/installed.json") as { reason: string }).reason, /\.download-package/);
+    assert.match((t.addLink("self", "self/x") as { reason: string }).reason, /loop/);
+  });
+  it("replacing a symlink re-checks the links resolved through it", () => {
+    const t = tree({ sub: "dir" });
+    assert.equal(t.addLink("x", "sub").ok, true);
+    assert.equal(t.addLink("a", "x/../y").ok, true);
+    t.set("x", { kind: "link", target: "." });
+    assert.equal(t.recheckDependents("x")?.link, "a");
   });
 });
 

@@ -1,8 +1,12 @@
-// Entry names and link targets judged before anything touches the disk. Pure.
-
-import path from "node:path/posix";
+// Entry names judged before anything touches the disk. Pure.
 
 export type PathVerdict = { ok: true; rel: string } | { ok: true; skip: true } | { ok: false; reason: string };
+
+/** The install's state directory at the destination's root (STATE_DIR in src/install/installation.ts): never the archive's. */
+export const RESERVED_ROOT_NAME = ".download-package";
+
+/** Longest file name Linux filesystems take (NAME_MAX); a longer component fails with ENAMETOOLONG. */
+export const NAME_MAX = 255;
 
 /** Normalise an archive entry name to a path relative to the destination, or say why it is refused. */
 export function entryPath(name: string, stripComponents: number, maxLength: number): PathVerdict {
@@ -14,15 +18,10 @@ export function entryPath(name: string, stripComponents: number, maxLength: numb
   if (parts.includes("..")) return { ok: false, reason: "has a '..' component that escapes the destination" };
   const kept = parts.slice(stripComponents);
   if (kept.length === 0) return { ok: true, skip: true };
+  const long = kept.find((p) => Buffer.byteLength(p) > NAME_MAX);
+  if (long !== undefined) return { ok: false, reason: `has a name component of ${Buffer.byteLength(long)} bytes, over the ${NAME_MAX}-byte limit of Linux filesystems (NAME_MAX)` };
+  if (kept[0] === RESERVED_ROOT_NAME) return { ok: false, reason: `is named like ${RESERVED_ROOT_NAME}, where this program keeps its state at the root of the destination` };
   return { ok: true, rel: kept.join("/") };
-}
-
-/** Where a symlink at `rel` pointing at `target` resolves, relative to the destination; undefined if it leaves it. */
-export function symlinkTarget(rel: string, target: string): string | undefined {
-  if (target === "" || target.startsWith("/") || target.includes("\0")) return undefined;
-  const resolved = path.normalize(path.join(path.dirname(rel), target));
-  if (resolved === ".." || resolved.startsWith("../") || path.isAbsolute(resolved)) return undefined;
-  return resolved === "." ? "" : resolved;
 }
 
 /** Every proper ancestor of a relative path: "a/b/c" gives ["a", "a/b"]. */

@@ -1,13 +1,15 @@
 // Safe extraction of a tar stream into a staging directory. Every entry is judged first
-// and the first bad one stops everything, named in the error (fail closed). Writes are
-// synchronous: one syscall each, no thread-pool round trip per small file, and the
-// extractor never buffers more than the chunk in hand.
+// and the first bad one stops everything, named in the error (fail closed): nothing is ever
+// skipped silently. Writes are synchronous: one syscall each, no thread-pool round trip per
+// small file, and the extractor never buffers more than the chunk in hand.
 
 import fs from "node:fs";
 import path from "node:path";
 import { Parser, type ReadEntry } from "tar";
-import { ArchiveError, fromFsError, type AppError } from "../errors.ts";
-import { ancestors, entryPath, symlinkTarget } from "./entry-path.ts";
+import { AppError, ArchiveError, fromFsError } from "../errors.ts";
+import { ancestors, entryPath } from "./entry-path.ts";
+import { findEscapingSymlink } from "./link-audit.ts";
+import { parentOf, StagingTree } from "./staging-tree.ts";
 
 export interface ExtractLimits {
   maxBytes: number;
@@ -33,16 +35,49 @@ export interface ExtractStats {
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
 const ASYNC_ENTRY_BYTES = 1024 * 1024;
 const MAX_IN_FLIGHT_BYTES = 16 * 1024 * 1024;
+/** Linux's PATH_MAX, NUL included: a longer path fails with ENAMETOOLONG. */
+export const PATH_MAX = 4096;
+
+/** Entry types node-tar reports that a package may not hold, and why. */
+const TYPE_REASONS: Record<string, string> = {
+  SparseFile: "is a GNU sparse file (type 'S')",
+  TapeVolumeHeader: "is a tape volume header (type 'V')",
+  ContinuationFile: "is a multi-volume continuation (type 'M')",
+  GNUDumpDir: "is a GNU dump directory (type 'D')",
+  SolarisACL: "is a Solaris ACL (type 'A')",
+  Inode: "is an inode-only record (type 'I')",
+  Unsupported: "has an unknown type flag",
+};
+const TYPE_HINT = "rebuild the package with plain files, directories and links (no --sparse, no multi-volume or --label archives)";
+
+/** Filesystem refusals that the archive's own content causes (names, links): exit 5, not 6. */
+const ARCHIVE_CAUSED = new Set(["ENAMETOOLONG", "ELOOP", "ENOTDIR", "EISDIR", "EEXIST", "ENOENT", "EMLINK", "EINVAL", "EILSEQ"]);
+
+function entryFsError(err: unknown, name: string): AppError {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  if (!(err instanceof AppError) && code && ARCHIVE_CAUSED.has(code)) {
+    return new ArchiveError(`archive entry ${JSON.stringify(name)} cannot be created: ${(err as Error).message}`, "the archive holds a name or link the filesystem refuses; rebuild the package");
+  }
+  return fromFsError(err, `writing ${JSON.stringify(name)}`);
+}
+
+/** How much of the end-of-archive marker (two zero blocks) the parser has seen. */
+type EndMarker = "none" | "one-block" | "complete";
 
 export class Extractor {
   readonly parser: Parser;
   readonly stats: ExtractStats = { entries: 0, files: 0, bytes: 0 };
   private failure?: AppError;
-  private readonly files = new Set<string>();
-  private readonly symlinks = new Set<string>();
-  private readonly dirs = new Map<string, number>();
+  private readonly tree = new StagingTree();
+  /** Directories made in staging → the mode they get at the end. */
+  private readonly dirModes = new Map<string, number>();
   private readonly root: string;
   private readonly opts: ExtractOptions;
+  private readonly onError: (err: AppError) => void;
+  private endMarker: EndMarker = "none";
+  private lastEntry?: string;
+  /** A PAX header announced GNU sparse data for the next entry. */
+  private sparsePending = false;
   private inFlight = 0;
   private paused?: ReadEntry;
   private drained: (() => void)[] = [];
@@ -50,23 +85,54 @@ export class Extractor {
   constructor(root: string, opts: ExtractOptions, onError: (err: AppError) => void) {
     this.root = root;
     this.opts = opts;
-    this.parser = new Parser({ brotli: false, zstd: false } as ConstructorParameters<typeof Parser>[0]);
     this.onError = onError;
+    this.parser = new Parser({ brotli: false, zstd: false } as ConstructorParameters<typeof Parser>[0]);
+    this.listen(this.parser);
+  }
+
+  private listen(p: Parser) {
     const fail = (err: AppError) => this.fail(err);
-    this.parser.on("warn", (_code: string, message: string) => fail(new ArchiveError(`corrupt tar archive: ${message}`, "the package is damaged or not a tar archive; rebuild it")));
-    this.parser.on("error", (e: Error) => fail(new ArchiveError(`corrupt tar archive: ${e.message}`, "the package is damaged; rebuild it")));
-    this.parser.on("entry", (entry: ReadEntry) => {
+    p.on("warn", (code: string, message: string) => {
+      // An archive of zero blocks only is a valid empty archive; node-tar calls it unrecognised.
+      if (code === "TAR_BAD_ARCHIVE" && this.stats.entries === 0 && this.endMarker !== "none" && /Unrecognized archive format/.test(String(message))) return;
+      fail(new ArchiveError(`corrupt tar archive: ${message}`, "the package is damaged or not a tar archive; rebuild it"));
+    });
+    p.on("error", (e: Error) => fail(new ArchiveError(`corrupt tar archive: ${e.message}`, "the package is damaged; rebuild it")));
+    p.on("nullBlock", () => {
+      if (this.endMarker === "none") this.endMarker = "one-block";
+    });
+    p.on("eof", () => (this.endMarker = "complete"));
+    p.on("meta", (raw: string) => {
+      if (this.failure) return;
+      this.checkNotAfterZeroBlock();
+      if (/(^|\n)\d+ GNU\.sparse\./.test(raw)) this.sparsePending = true;
+    });
+    p.on("ignoredEntry", (entry: ReadEntry) => {
+      const reason = TYPE_REASONS[entry.type] ?? (entry.meta ? `is a ${entry.type} header of ${entry.size} bytes, over node-tar's limit` : `has entry type ${entry.type}`);
+      fail(new ArchiveError(`unsupported archive entry ${JSON.stringify(entry.path)}: ${reason}; only files, directories and links are extracted`, TYPE_HINT));
+    });
+    p.on("entry", (entry: ReadEntry) => {
       if (this.failure) return entry.resume();
       try {
+        this.checkNotAfterZeroBlock();
         this.onEntry(entry);
       } catch (e) {
         entry.resume();
-        fail(fromFsError(e, `writing ${JSON.stringify(entry.path)}`));
+        fail(entryFsError(e, entry.path));
       }
     });
   }
 
-  private readonly onError: (err: AppError) => void;
+  /** GNU tar stops at the first zero block; node-tar reads on. Never let the two disagree. */
+  private checkNotAfterZeroBlock() {
+    if (this.endMarker !== "one-block") return;
+    throw new ArchiveError(`corrupt tar archive: a zero block${this.lastEntry ? ` after entry ${JSON.stringify(this.lastEntry)}` : ""} is followed by more entries (GNU tar would stop there)`, "the package is damaged or two archives were concatenated; rebuild it");
+  }
+
+  /** The parser has read the whole end-of-archive marker: what follows is not part of the archive. */
+  get ended(): boolean {
+    return this.endMarker === "complete";
+  }
 
   fail(err: AppError) {
     if (this.failure) return;
@@ -79,22 +145,27 @@ export class Extractor {
     return this.failure;
   }
 
-  private refuse(entry: ReadEntry, reason: string, hint = "the archive is unsafe; rebuild it with relative paths that stay inside it"): never {
-    throw new ArchiveError(`unsafe archive entry ${JSON.stringify(entry.path)}: ${reason}`, hint);
+  private refuse(entry: ReadEntry, reason: string, hint = "the archive is unsafe; rebuild it with relative paths that stay inside it", kind = "unsafe"): never {
+    throw new ArchiveError(`${kind} archive entry ${JSON.stringify(entry.path)}: ${reason}`, hint);
   }
 
   private onEntry(entry: ReadEntry) {
     const o = this.opts;
+    this.lastEntry = entry.path;
     if (++this.stats.entries > o.maxEntries) throw new ArchiveError(`archive has more than ${o.maxEntries} entries`, "raise PACKAGE_MAX_ENTRIES if the package is legitimate");
+    if (this.sparsePending) this.refuse(entry, "is a GNU sparse file (PAX GNU.sparse records)", TYPE_HINT, "unsupported");
+    if (entry.type !== entry.header.type) this.refuse(entry, `has a PAX 'type' record (${entry.type}) that contradicts its header`, TYPE_HINT, "unsupported");
     const verdict = entryPath(entry.path, o.stripComponents, o.maxPathLength);
     if (!verdict.ok) this.refuse(entry, verdict.reason);
     if ("skip" in verdict) return entry.resume();
     const rel = verdict.rel;
     for (const a of ancestors(rel)) {
-      if (this.symlinks.has(a)) this.refuse(entry, `would be written through the symlink ${JSON.stringify(a)} made earlier in the archive`);
-      if (this.files.has(a)) this.refuse(entry, `needs ${JSON.stringify(a)} to be a directory, but the archive made it a file`);
+      const kind = this.tree.get(a)?.kind;
+      if (kind === "link") this.refuse(entry, `would be written through the symlink ${JSON.stringify(a)} made earlier in the archive`);
+      if (kind === "file") this.refuse(entry, `needs ${JSON.stringify(a)} to be a directory, but the archive made it a file`);
     }
     const full = path.join(this.root, rel);
+    if (Buffer.byteLength(full) >= PATH_MAX) this.refuse(entry, `is ${Buffer.byteLength(full)} bytes long once placed under the destination, over the system's PATH_MAX (${PATH_MAX})`, "shorten the package's paths or use a shorter PACKAGE_DEST");
     const mode = (entry.mode ?? 0o644) & 0o777; // setuid, setgid and sticky bits are always dropped
     switch (entry.type) {
       case "File":
@@ -102,60 +173,81 @@ export class Extractor {
       case "ContiguousFile":
         return this.writeFile(entry, rel, full, o.fileMode >= 0 ? o.fileMode : mode);
       case "Directory":
-        if (this.symlinks.has(rel) || this.files.has(rel)) this.refuse(entry, "replaces a file or symlink made earlier in the archive with a directory");
+        if (this.tree.get(rel) && this.tree.get(rel)?.kind !== "dir") this.refuse(entry, "replaces a file or symlink made earlier in the archive with a directory");
         this.mkdirp(rel);
-        this.dirs.set(rel, o.dirMode >= 0 ? o.dirMode : mode);
+        this.dirModes.set(rel, o.dirMode >= 0 ? o.dirMode : mode);
         return entry.resume();
-      case "SymbolicLink": {
-        const target = entry.linkpath ?? "";
-        if (symlinkTarget(rel, target) === undefined) this.refuse(entry, `is a symlink whose target ${JSON.stringify(target)} leaves the destination`);
-        this.prepareLeaf(entry, rel, full);
-        fs.symlinkSync(target, full);
-        this.symlinks.add(rel);
-        this.chown(full, true);
+      case "SymbolicLink":
+        this.makeSymlink(entry, rel, full);
         return entry.resume();
-      }
-      case "Link": {
-        const verdictT = entryPath(entry.linkpath ?? "", o.stripComponents, o.maxPathLength);
-        if (!verdictT.ok || "skip" in verdictT) this.refuse(entry, `is a hardlink whose target ${JSON.stringify(entry.linkpath)} leaves the destination`);
-        const target = verdictT.rel;
-        if (!this.files.has(target)) this.refuse(entry, `is a hardlink to ${JSON.stringify(entry.linkpath)}, which is not a regular file earlier in the archive`);
-        this.prepareLeaf(entry, rel, full);
-        fs.linkSync(path.join(this.root, target), full);
-        this.files.add(rel);
+      case "Link":
+        this.makeHardlink(entry, rel, full);
         return entry.resume();
-      }
       case "CharacterDevice":
       case "BlockDevice":
       case "FIFO":
         this.refuse(entry, `is a ${entry.type} entry; packages may hold only files, directories and links`, "remove device and FIFO entries from the package");
       default:
-        this.refuse(entry, `has unsupported entry type ${entry.type}`, "rebuild the package with plain files, directories and links");
+        this.refuse(entry, `${TYPE_REASONS[entry.type] ?? `has entry type ${entry.type}`}; only files, directories and links are extracted`, TYPE_HINT, "unsupported");
     }
+  }
+
+  private makeSymlink(entry: ReadEntry, rel: string, full: string) {
+    const target = entry.linkpath ?? "";
+    if (Buffer.byteLength(target) >= PATH_MAX) this.refuse(entry, `is a symlink whose target is over the system's PATH_MAX (${PATH_MAX} bytes)`);
+    const replacedLink = this.prepareLeaf(entry, rel, full);
+    const r = this.tree.addLink(rel, target);
+    if (!r.ok) this.refuse(entry, r.reason);
+    fs.symlinkSync(target, full);
+    this.chown(full, true);
+    if (replacedLink) this.recheckAfterReplacing(entry, rel);
+  }
+
+  private makeHardlink(entry: ReadEntry, rel: string, full: string) {
+    const o = this.opts;
+    const t = entryPath(entry.linkpath ?? "", o.stripComponents, o.maxPathLength);
+    if (!t.ok) this.refuse(entry, `is a hardlink whose target ${JSON.stringify(entry.linkpath)} ${/absolute|'\.\.'|drive/.test(t.reason) ? "leaves the destination" : t.reason}`);
+    if ("skip" in t) this.refuse(entry, `is a hardlink whose target ${JSON.stringify(entry.linkpath)} leaves the destination`);
+    if (t.rel === rel) this.refuse(entry, "is a hardlink to itself");
+    if (this.tree.get(t.rel)?.kind !== "file") this.refuse(entry, `is a hardlink to ${JSON.stringify(entry.linkpath)}, which is not a regular file earlier in the archive`);
+    const replacedLink = this.prepareLeaf(entry, rel, full);
+    fs.linkSync(path.join(this.root, t.rel), full);
+    this.tree.set(rel, { kind: "file" });
+    if (replacedLink) this.recheckAfterReplacing(entry, rel);
+  }
+
+  /** A symlink other links were resolved through was replaced: they must still stay inside. */
+  private recheckAfterReplacing(entry: ReadEntry, rel: string) {
+    const bad = this.tree.recheckDependents(rel);
+    if (bad) this.refuse(entry, `replaces the symlink ${JSON.stringify(rel)}, after which the symlink ${JSON.stringify(bad.link)} ${bad.reason.replace(/^is a symlink /, "")}`);
   }
 
   private mkdirp(rel: string) {
     for (const d of [...ancestors(rel), rel]) {
-      if (this.dirs.has(d)) continue;
+      if (this.tree.get(d)?.kind === "dir") continue;
       const full = path.join(this.root, d);
       try {
         fs.mkdirSync(full, { mode: 0o700 });
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== "EEXIST" || !fs.lstatSync(full).isDirectory()) throw e;
       }
-      this.dirs.set(d, 0o755); // implied parents get the usual mode; an explicit entry overrides
+      this.tree.set(d, { kind: "dir" });
+      this.dirModes.set(d, 0o755); // implied parents get the usual mode; an explicit entry overrides
     }
   }
 
-  /** Parent directories exist; whatever the archive put at this name before is replaced (later entries win, as with tar). */
-  private prepareLeaf(entry: ReadEntry, rel: string, full: string) {
-    if (this.dirs.has(rel)) this.refuse(entry, "replaces a directory made earlier in the archive");
-    this.mkdirp(path.posix.dirname(rel) === "." ? "" : path.posix.dirname(rel));
-    if (this.files.has(rel) || this.symlinks.has(rel)) {
-      fs.unlinkSync(full);
-      this.files.delete(rel);
-      this.symlinks.delete(rel);
-    }
+  /**
+   * Parent directories exist; whatever the archive put at this name before is replaced (later
+   * entries win, as with tar). True when that was a symlink (others may depend on it).
+   */
+  private prepareLeaf(entry: ReadEntry, rel: string, full: string): boolean {
+    const old = this.tree.get(rel);
+    if (old?.kind === "dir") this.refuse(entry, "replaces a directory made earlier in the archive");
+    this.mkdirp(parentOf(rel));
+    if (!old) return false;
+    fs.unlinkSync(full);
+    this.tree.delete(rel);
+    return old.kind === "link";
   }
 
   private writeFile(entry: ReadEntry, rel: string, full: string, mode: number) {
@@ -163,10 +255,11 @@ export class Extractor {
     if (entry.size > o.maxEntryBytes) throw new ArchiveError(`archive entry ${JSON.stringify(entry.path)} is ${entry.size} bytes, over the ${o.maxEntryBytes}-byte limit`, "raise PACKAGE_MAX_ENTRY_BYTES if the package is legitimate");
     if (this.stats.bytes + entry.size > o.maxBytes) throw new ArchiveError(`archive expands to more than ${o.maxBytes} bytes`, "raise PACKAGE_MAX_BYTES if the package is legitimate");
     this.stats.bytes += entry.size;
-    this.prepareLeaf(entry, rel, full);
+    const replacedLink = this.prepareLeaf(entry, rel, full);
     // O_EXCL|O_NOFOLLOW: never open through a symlink, never reuse an inode a hardlink shares.
     const fd = fs.openSync(full, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
-    this.files.add(rel);
+    this.tree.set(rel, { kind: "file" });
+    if (replacedLink) this.recheckAfterReplacing(entry, rel);
     this.stats.files++;
     const finalize = () => {
       try {
@@ -185,7 +278,7 @@ export class Extractor {
           let off = 0;
           while (off < chunk.length) off += fs.writeSync(fd, chunk, off, chunk.length - off);
         } catch (e) {
-          this.fail(fromFsError(e, `writing ${JSON.stringify(rel)}`));
+          this.fail(entryFsError(e, rel));
         }
       });
       entry.on("end", finalize);
@@ -240,11 +333,25 @@ export class Extractor {
     (isLink ? fs.lchownSync : fs.chownSync)(full, o.uid, o.gid);
   }
 
-  /** Wait for every write, then apply directory modes (deepest first) and ownership. */
+  /**
+   * Wait for every write; require the end-of-archive marker; check every symlink with the
+   * real filesystem; then apply directory modes (deepest first) and ownership.
+   */
   async finish() {
     if (this.inFlight > 0) await new Promise<void>((resolve) => this.drained.push(resolve));
     if (this.failure) throw this.failure;
-    const dirs = [...this.dirs.entries()].filter(([d]) => d !== "").sort((a, b) => b[0].length - a[0].length);
+    // GNU tar writes two zero blocks; one is accepted (the entries are all there), none is a cut.
+    if (this.endMarker === "none") {
+      throw new ArchiveError(`truncated tar archive: it ends ${this.lastEntry ? `after entry ${JSON.stringify(this.lastEntry)} ` : ""}without the end-of-archive marker`, "the package was cut short (an interrupted upload or copy?); rebuild or re-upload it");
+    }
+    let escaping;
+    try {
+      escaping = findEscapingSymlink(this.root);
+    } catch (e) {
+      throw fromFsError(e, "checking the extracted symlinks");
+    }
+    if (escaping) throw new ArchiveError(`unsafe archive entry ${JSON.stringify(escaping.link)}: ${escaping.reason}`, "the archive is unsafe; rebuild it with symlinks that stay inside it");
+    const dirs = [...this.dirModes.entries()].sort((a, b) => b[0].length - a[0].length);
     try {
       for (const [d, mode] of dirs) {
         const full = path.join(this.root, d);

@@ -37,8 +37,6 @@ export class ArchiveSink extends Writable {
   private readonly done: Promise<void>;
   private resolveDone!: () => void;
   private failure?: AppError;
-  /** The tar stream begins with the end-of-archive block: nothing to extract. */
-  private empty = false;
 
   constructor(stagingDir: string, opts: ExtractOptions & { maxRatio: number; algorithm?: "sha256" | "sha512" }) {
     super({ highWaterMark: 1024 * 1024 });
@@ -97,7 +95,12 @@ export class ArchiveSink extends Writable {
       })
       .then(
         () => cb(this.failure),
-        (e: Error) => cb(e),
+        (e: Error) => {
+          // Through fail(): .errored must be set, which is what the caller reads.
+          if (e instanceof AppError) this.fail(e);
+          else this.destroy(e);
+          cb(e);
+        },
       );
   }
 
@@ -151,9 +154,9 @@ export class ArchiveSink extends Writable {
       chunk = Buffer.concat(this.tarSniff);
       this.tarSniff = undefined;
       if (!looksLikeTar(chunk)) return this.fail(new ArchiveError(`not an archive: ${this.format} data that is not a tar archive`, "compress a tar archive (tar -czf), not a single file"));
-      this.empty = chunk.subarray(0, 512).every((b) => b === 0);
     }
-    if (this.empty) return;
+    // Past the end-of-archive marker nothing is read (as GNU tar does); the parser would buffer it all.
+    if (this.extractor.ended) return;
     if (!this.extractor.parser.write(chunk) && this.decoder && !this.failure) {
       this.decoder.pause();
       this.extractor.parser.once("drain", () => this.decoder?.resume());
@@ -167,10 +170,8 @@ export class ArchiveSink extends Writable {
       this.tarSniff = undefined;
       if (rest.length === 0) return this.fail(new ArchiveError(`not an archive: ${this.format ? this.format + " data is empty" : "the body is empty"}`, "check that PACKAGE_URL points at the package itself"));
       if (!looksLikeTar(rest)) return this.fail(new ArchiveError(`not an archive: ${this.format === "tar" ? describeNonArchive(rest) : `${this.format} data that is not a tar archive`}`, "check that PACKAGE_URL points at a tar archive"));
-      this.empty = rest.subarray(0, 512).every((b) => b === 0);
-      if (!this.empty) this.extractor.parser.write(rest);
+      this.extractor.parser.write(rest);
     }
-    if (this.empty) return this.resolveDone();
     this.extractor.parser.end();
   }
 

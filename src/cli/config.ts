@@ -32,6 +32,7 @@ export interface Config {
   connectTimeout: number;
   idleTimeout: number;
   timeout: number;
+  lockTimeout: number;
   maxRedirects: number;
   caFile: string;
   certFile: string;
@@ -72,6 +73,7 @@ export const OPTIONS: OptionSpec[] = [
   { key: "connectTimeout", env: "PACKAGE_CONNECT_TIMEOUT", flag: "--connect-timeout", kind: "duration", def: "10s", help: "time allowed to open a connection" },
   { key: "idleTimeout", env: "PACKAGE_IDLE_TIMEOUT", flag: "--idle-timeout", kind: "duration", def: "30s", help: "time allowed without receiving a byte (headers or body)" },
   { key: "timeout", env: "PACKAGE_TIMEOUT", flag: "--timeout", kind: "duration", def: "1h", help: "total deadline for the whole run, retries included (0 = none)" },
+  { key: "lockTimeout", env: "PACKAGE_LOCK_TIMEOUT", flag: "--lock-timeout", kind: "duration", def: "10m", help: "time to wait for another run holding the destination's lock, within PACKAGE_TIMEOUT (0 = do not wait)" },
   { key: "maxRedirects", env: "PACKAGE_MAX_REDIRECTS", flag: "--max-redirects", kind: "int", def: "10", help: "redirects followed per request" },
   { key: "caFile", env: "PACKAGE_CA_FILE", flag: "--ca-file", kind: "string", def: "", help: "PEM bundle of extra trusted CAs (added to the system ones; NODE_EXTRA_CA_CERTS also works)" },
   { key: "certFile", env: "PACKAGE_CERT_FILE", flag: "--cert-file", kind: "string", def: "", help: "PEM client certificate for mutual TLS" },
@@ -264,6 +266,15 @@ function checkHttpUrl(u: string, name: string) {
     throw new UsageError(`${name} has an invalid URL`, "write a full URL such as https://host/path/package.tar.gz");
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") throw new UsageError(`${name} must be http or https, not ${url.protocol.replace(":", "")}`, "serve the package over http(s)");
+  // The path's file name and the user-info are percent-decoded later (checksum file lookup,
+  // basic credentials): a malformed escape is a configuration error now, not a crash then.
+  for (const [part, text] of [["path", url.pathname], ["user name", url.username], ["password", url.password]] as const) {
+    try {
+      decodeURIComponent(text);
+    } catch {
+      throw new UsageError(`${name} has a malformed percent-escape in its ${part} (a '%' not followed by two hex digits, or escapes that are not UTF-8)`, "write a literal '%' as %25 in the URL");
+    }
+  }
 }
 
 export interface ExpectedDigest {

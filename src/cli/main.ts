@@ -21,13 +21,31 @@ function writeTerminationLog(file: string, line: string) {
   }
 }
 
+/** Time a run gets to stop cleanly after SIGTERM or its deadline before the process is ended anyway. */
+const GRACE_MS = 1500;
+
+/** Report `err` as the run's failure and end the process now: the run did not stop within GRACE_MS. */
+function endNow(log: Logger, terminationLog: string, err: AppError): void {
+  const t = setTimeout(() => {
+    log.error(`${redactText(err.message)} (the run did not stop within ${GRACE_MS / 1000}s; ending it)`, { hint: err.hint || undefined, exitCode: err.exitCode });
+    writeTerminationLog(terminationLog, `${redactText(err.message)}${err.hint ? ` (hint: ${err.hint})` : ""}`);
+    process.exit(err.exitCode);
+  }, GRACE_MS);
+  t.unref();
+}
+
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   let log: Logger = createLogger(env.LOG_FORMAT === "json" ? "json" : "text");
   let terminationLog = env.PACKAGE_TERMINATION_LOG || "/dev/termination-log";
   const ac = new AbortController();
+  const stop = (reason: AppError) => {
+    if (ac.signal.aborted) return;
+    ac.abort(reason);
+    endNow(log, terminationLog, reason);
+  };
   const onSignal = (sig: NodeJS.Signals) => {
     log.warn(`received ${sig}, stopping`);
-    ac.abort(new SignalError(sig));
+    stop(new SignalError(sig));
   };
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
@@ -56,12 +74,13 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     log = createLogger(config.logFormat);
     terminationLog = config.terminationLog;
     for (const w of warnings) log.warn(w);
+    const deadlineAt = config.timeout > 0 ? Date.now() + config.timeout : undefined;
     if (config.timeout > 0) {
-      deadline = setTimeout(() => ac.abort(new DownloadError(`total deadline of ${config.timeout / 1000}s exceeded (PACKAGE_TIMEOUT)`, { retryable: false, hint: "raise PACKAGE_TIMEOUT or check the network" })), config.timeout);
+      deadline = setTimeout(() => stop(new DownloadError(`total deadline of ${config.timeout / 1000}s exceeded (PACKAGE_TIMEOUT)`, { retryable: false, hint: "raise PACKAGE_TIMEOUT or check the network" })), config.timeout);
       deadline.unref();
     }
     process.umask(0); // modes come from the archive (or --file-mode/--dir-mode), exactly
-    await runInstall({ config, env, log, signal: ac.signal });
+    await runInstall({ config, env, log, signal: ac.signal, deadlineAt });
     return ExitCode.ok;
   } catch (e) {
     const err = ac.signal.aborted && ac.signal.reason instanceof SignalError ? ac.signal.reason : e;

@@ -95,7 +95,7 @@ async function pull(args: string[], io: PackageIO): Promise<number> {
   const { signal, clear } = withDeadline(io.signal, config.timeout);
   try {
     process.umask(0); // modes come from the archive (or --file-mode/--dir-mode), as in the init container
-    await runInstall({ config, env: io.env, log, signal });
+    await runInstall({ config, env: io.env, log, signal, deadlineAt: config.timeout > 0 ? Date.now() + config.timeout : undefined });
     return ExitCode.ok;
   } finally {
     clear();

@@ -2,16 +2,20 @@
 // emptyDir), so it can never be renamed. Layout inside the destination:
 //
 //   DEST/.download-package/installed.json   marker of the complete install (URL, digest, time)
+//   DEST/.download-package/lock             lease of the run working here (see lock.ts)
 //   DEST/.download-package/staging-XXXX/    the package being extracted
 //   DEST/.download-package/trash-XXXX/      the previous content, while it is being replaced
 //
 // The marker is removed before the swap and written (atomically) after it, so a crash in
-// between leaves no marker and the next run reinstalls from scratch; leftovers are removed
-// first on every run.
+// between leaves no marker and the next run reinstalls from scratch. Leftovers are removed
+// on every run, only under the lock, whatever their modes.
 
 import fs from "node:fs";
 import path from "node:path";
-import { fromFsError } from "../errors.ts";
+import { ArchiveError, fromFsError, LocalIOError } from "../errors.ts";
+import { LEASE_MS, LOCK_FILE } from "./lock.ts";
+import { pseudoFsOf } from "./pseudo-fs.ts";
+import { ensureDir, removeTree, renameKeepingMode } from "./tree.ts";
 
 export const STATE_DIR = ".download-package";
 const MARKER = "installed.json";
@@ -27,6 +31,10 @@ export interface Marker {
   lastModified?: string;
 }
 
+const isLeftover = (name: string) => name.startsWith("staging-") || name.startsWith("trash-") || name.endsWith(".tmp");
+/** A lock helper file of another run: only old ones are leftovers (a waiting run may be writing one). */
+const isOldLockFile = (name: string, st: fs.Stats) => name.startsWith(`${LOCK_FILE}-`) && Date.now() - st.mtimeMs > LEASE_MS;
+
 export class Installation {
   readonly dest: string;
   readonly stateDir: string;
@@ -35,20 +43,30 @@ export class Installation {
     this.stateDir = path.join(this.dest, STATE_DIR);
   }
 
-  /** Create the destination if needed and remove what an interrupted run left behind. Returns what was removed. */
-  prepare(): string[] {
+  /** Create the destination and its state directory; a kernel pseudo filesystem is refused first. */
+  create(): void {
+    const pseudo = pseudoFsOf(this.dest);
+    if (pseudo) throw new LocalIOError(`${this.dest} is on a ${pseudo} pseudo filesystem, which cannot hold files`, "point PACKAGE_DEST at a real volume (an emptyDir)");
     try {
-      fs.mkdirSync(this.stateDir, { recursive: true, mode: 0o755 });
-      const removed: string[] = [];
+      ensureDir(this.stateDir, 0o755);
+    } catch (e) {
+      throw fromFsError(e, `creating ${this.stateDir}`);
+    }
+  }
+
+  /** Remove what an interrupted run left behind (call it under the lock). Returns what was removed. */
+  async prepare(): Promise<string[]> {
+    const removed: string[] = [];
+    try {
       for (const name of fs.readdirSync(this.stateDir)) {
-        if (name.startsWith("staging-") || name.startsWith("trash-") || name.endsWith(".tmp")) {
-          fs.rmSync(path.join(this.stateDir, name), { recursive: true, force: true });
-          removed.push(name);
-        }
+        const full = path.join(this.stateDir, name);
+        if (!isLeftover(name) && !isOldLockFile(name, fs.lstatSync(full))) continue;
+        await removeTree(full);
+        removed.push(name);
       }
       return removed;
     } catch (e) {
-      throw fromFsError(e, `preparing ${this.dest}`);
+      throw fromFsError(e, `removing leftovers of an interrupted run in ${this.stateDir}`);
     }
   }
 
@@ -68,26 +86,62 @@ export class Installation {
     }
   }
 
-  discard(staging: string) {
-    fs.rmSync(staging, { recursive: true, force: true });
+  /** Remove a staging or trash directory. Never throws: what is left is a leftover for the next run. */
+  async discard(dir: string): Promise<Error | undefined> {
+    try {
+      await removeTree(dir);
+      return undefined;
+    } catch (e) {
+      return fromFsError(e, `removing ${dir}`);
+    }
   }
 
-  /** Replace the destination's content with the staging directory's, then record the marker. */
-  commit(staging: string, marker: Marker) {
+  /**
+   * Replace the destination's content with the staging directory's, then record the marker.
+   * Returns the trash directory holding the previous content, for the caller to discard.
+   * When a move fails, what was moved is moved back and the error is thrown.
+   */
+  commit(staging: string, marker: Marker): string {
+    const names = fs.readdirSync(staging);
+    if (names.includes(STATE_DIR)) throw new ArchiveError(`unsafe archive entry "${STATE_DIR}": the name of download-package's own state directory`, "rename that directory in the package");
+    let trash: string;
     try {
       fs.rmSync(path.join(this.stateDir, MARKER), { force: true });
-      const trash = fs.mkdtempSync(path.join(this.stateDir, "trash-"));
-      for (const name of fs.readdirSync(this.dest)) {
-        if (name !== STATE_DIR) fs.renameSync(path.join(this.dest, name), path.join(trash, name));
-      }
-      for (const name of fs.readdirSync(staging)) fs.renameSync(path.join(staging, name), path.join(this.dest, name));
-      const tmp = path.join(this.stateDir, `${MARKER}.tmp`);
-      fs.writeFileSync(tmp, JSON.stringify(marker, null, 2) + "\n", { mode: 0o644 });
-      fs.renameSync(tmp, path.join(this.stateDir, MARKER));
-      fs.rmSync(staging, { recursive: true, force: true });
-      fs.rmSync(trash, { recursive: true, force: true });
+      trash = fs.mkdtempSync(path.join(this.stateDir, "trash-"));
     } catch (e) {
       throw fromFsError(e, `installing into ${this.dest}`);
     }
+    const old = fs.readdirSync(this.dest).filter((n) => n !== STATE_DIR);
+    const movedOut = moveAll(old, this.dest, trash);
+    const movedIn = movedOut.error ? { done: [] } : moveAll(names, staging, this.dest);
+    const failure = movedOut.error ?? movedIn.error;
+    if (failure) {
+      // Roll back: the previous content stays what the main containers see.
+      moveAll(movedIn.done, this.dest, staging);
+      moveAll(movedOut.done, trash, this.dest);
+      throw fromFsError(failure, `installing into ${this.dest}`);
+    }
+    try {
+      const tmp = path.join(this.stateDir, `${MARKER}.tmp`);
+      fs.writeFileSync(tmp, JSON.stringify(marker, null, 2) + "\n", { mode: 0o644 });
+      fs.renameSync(tmp, path.join(this.stateDir, MARKER));
+    } catch (e) {
+      throw fromFsError(e, `writing the marker in ${this.stateDir}`);
+    }
+    return trash;
   }
+}
+
+/** Move each name from one directory to another, stopping at the first failure. */
+function moveAll(names: string[], from: string, to: string): { done: string[]; error?: unknown } {
+  const done: string[] = [];
+  for (const name of names) {
+    try {
+      renameKeepingMode(path.join(from, name), path.join(to, name));
+      done.push(name);
+    } catch (error) {
+      return { done, error };
+    }
+  }
+  return { done };
 }

@@ -1,27 +1,28 @@
-// The transfer: mirrors × transports, retries with backoff, redirects, timeouts and resume.
-// Bytes are pushed, in order and exactly once, into a sink; when the stream has to start
-// over (Range ignored, content changed) the sink is dropped and a fresh one opened.
+// The transfer: mirrors × transports, in rounds, with backoff between failed rounds.
+// Each attempt (attempt.ts) returns an Outcome; the tables below say what happens next.
+// Bytes are pushed, in order and exactly once, into a sink; starting over drops the sink
+// (delivery.ts), and the resume rule (resume.ts) decides when that is needed.
 
-import fs from "node:fs";
 import type { Writable } from "node:stream";
-import { backoffDelay, isRetryableStatus, parseRetryAfter } from "./backoff.ts";
+import { backoffDelay } from "./backoff.ts";
 import type { Config } from "../cli/config.ts";
-import { AppError, DownloadError, UsageError } from "../errors.ts";
+import { DownloadError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { proxyFor } from "./proxy.ts";
-import { redactText, redactUrl } from "../redact.ts";
-import { discard, type TlsSettings, type Transport, type TransportResponse } from "./transports/types.ts";
+import { redactUrl } from "../redact.ts";
 import { formatBytes } from "../units.ts";
+import { attempt, type AttemptSettings, type Outcome } from "./attempt.ts";
+import { Delivery, newStats, type SinkFactory, type TransferStats } from "./delivery.ts";
+import { moreInformative, type TransferFailure } from "./failure.ts";
+import { parseMirror, type Mirror } from "./origin-headers.ts";
+import { parseContentRange as parseRange } from "./resume.ts";
+import type { TlsSettings, Transport } from "./transports/types.ts";
 
-export interface TransferStats {
-  attempts: number;
-  transports: string[];
-  bytesTransferred: number;
-  size?: number;
-  restarts: number;
-  resumes: number;
-  etag?: string;
-  lastModified?: string;
+export { newStats, type SinkFactory, type TransferStats } from "./delivery.ts";
+
+/** Content-Range: bytes START-END/TOTAL (start and total only). */
+export function parseContentRange(v: string | undefined): { start: number; total?: number } | undefined {
+  const r = parseRange(v);
+  return r && { start: r.start, total: r.total };
 }
 
 export interface TransferPlan {
@@ -44,40 +45,103 @@ export interface TransferPlan {
 /** The server answered 304 to the conditional request: the installed copy is current. */
 export class NotModified extends Error {}
 
-export const newStats = (): TransferStats => ({ attempts: 0, transports: [], bytesTransferred: 0, restarts: 0, resumes: 0 });
+type Step = "done" | "not-modified" | "fatal" | "same-transport" | "next-transport" | "next-mirror" | "drop-mirror";
 
-export interface SinkFactory<S extends Writable> {
-  open(): S;
-  drop(sink: S): Promise<void>;
+/** What each outcome leads to; a failure is looked up in RETRY_POLICY. */
+const NEXT: Record<Exclude<Outcome["kind"], "failed">, Step> = {
+  delivered: "done",
+  "not-modified": "not-modified",
+  fatal: "fatal",
+  skipped: "next-transport",
+  restarted: "same-transport", // the sink was dropped: ask again from byte 0 on the same path
+};
+
+interface FailureFacts {
+  failure: TransferFailure;
+  stalled: boolean;
+  /** Bytes arrived beyond the furthest point reached before. */
+  progressed: boolean;
 }
 
-interface Mirror {
-  url: URL;
-  /** Authorization from the URL's user-info, kept off the wire URL. */
-  auth?: string;
+/** The retry policy, first matching row wins. */
+export const RETRY_POLICY: readonly { when: string; test: (f: FailureFacts) => boolean; then: Step }[] = [
+  { when: "bytes arrived past the furthest point so far: resume at once", test: (f) => f.progressed, then: "same-transport" },
+  { when: "the answer will not change (4xx but 408/429, redirect loop, proxy auth)", test: (f) => !f.failure.retryable, then: "drop-mirror" },
+  { when: "the server answered (408, 429, 5xx) or stalled: another transport would hear the same", test: (f) => f.failure.status !== undefined || f.stalled, then: "next-mirror" },
+  { when: "the transport failed (refused, DNS, TLS, reset, timeout): try the next one", test: () => true, then: "next-transport" },
+];
+
+/** Everything one transfer remembers across rounds. */
+interface Run<S extends Writable> {
+  settings: AttemptSettings;
+  mirrors: Mirror[];
+  delivery: Delivery<S>;
+  dead: Set<number>;
+  /** The most informative failure seen (the final line names it). */
+  worst?: TransferFailure;
+  skipsLogged: Set<string>;
 }
 
-class IdleTimeout extends DownloadError {}
-
-const REDIRECTS = new Set([301, 302, 303, 307, 308]);
-
-function parseMirror(text: string): Mirror {
-  const url = new URL(text);
-  let auth: string | undefined;
-  if (url.username || url.password) {
-    auth = `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString("base64")}`;
-    url.username = "";
-    url.password = "";
+export async function transfer<S extends Writable>(plan: TransferPlan, sinks: SinkFactory<S>): Promise<{ sink: S; stats: TransferStats }> {
+  const { config } = plan;
+  const settings: AttemptSettings = { ...config, tls: plan.tls, env: plan.env, log: plan.log, signal: plan.signal, what: plan.what, transports: plan.transports, installed: plan.installed };
+  const run: Run<S> = { settings, mirrors: plan.urls.map(parseMirror), delivery: new Delivery(sinks, plan.stats ?? newStats(), plan.log, plan.what), dead: new Set(), skipsLogged: new Set() };
+  for (let failedRounds = 0; ; ) {
+    const round = await runRound(run);
+    if (round.done) return { sink: run.delivery.sink, stats: run.delivery.stats };
+    const { stats, state } = run.delivery;
+    if (run.dead.size === run.mirrors.length) throw run.worst ?? new DownloadError("no mirror could be used");
+    if (stats.attempts === 0 || !run.worst) throw new DownloadError(`no transport could be used for the ${plan.what}`, { retryable: false, hint: "enable another transport with PACKAGE_TRANSPORTS" });
+    failedRounds = round.progressed ? 0 : failedRounds + 1;
+    if (failedRounds > config.retries) {
+      const e = run.worst;
+      throw new DownloadError(`giving up after ${stats.attempts} attempt${stats.attempts === 1 ? "" : "s"}: ${e.message}`, { hint: e.hint, status: e.status, retryable: false });
+    }
+    const delay = Math.max(backoffDelay(failedRounds, config.backoffBase, config.backoffMax), round.retryAfterMs);
+    plan.log.info("retrying", { in: `${(delay / 1000).toFixed(2)}s`, round: failedRounds + 1, received: state.offset ? formatBytes(state.offset) : undefined });
+    await sleep(delay, plan.signal);
   }
-  return { url, auth };
 }
 
-function readSecret(file: string, what: string): string {
-  try {
-    return fs.readFileSync(file, "utf8").trim();
-  } catch (e) {
-    throw new UsageError(`cannot read the ${what} file ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`, "mount the Secret at that path, or fix the path");
+/** One round: every live mirror, each through the transports in order, until one delivers. */
+async function runRound<S extends Writable>(run: Run<S>): Promise<{ done: boolean; progressed: boolean; retryAfterMs: number }> {
+  const { settings, delivery } = run;
+  let progressed = false;
+  let retryAfterMs = 0;
+  for (const [mi, mirror] of run.mirrors.entries()) {
+    if (run.dead.has(mi)) continue;
+    for (let ti = 0; ti < settings.transports.length; ) {
+      const transport = settings.transports[ti];
+      const outcome = await attempt({ settings, mirror, transport, delivery });
+      const step = stepFor(run, outcome, mirror, transport);
+      if (outcome.kind === "failed") {
+        progressed ||= step === "same-transport";
+        retryAfterMs = Math.max(retryAfterMs, outcome.failure.retryAfterMs ?? 0);
+      }
+      if (step === "done") return { done: true, progressed, retryAfterMs };
+      if (step === "not-modified") throw new NotModified();
+      if (step === "fatal") throw (outcome as { error: unknown }).error;
+      if (step === "next-transport") ti++;
+      if (step === "drop-mirror") run.dead.add(mi);
+      if (step === "next-mirror" || step === "drop-mirror") break;
+    }
   }
+  return { done: false, progressed, retryAfterMs };
+}
+
+/** Log the outcome, remember the worst failure, and look up the next step. */
+function stepFor<S extends Writable>(run: Run<S>, outcome: Outcome, mirror: Mirror, transport: Transport): Step {
+  if (outcome.kind === "skipped") {
+    if (!run.skipsLogged.has(outcome.reason)) run.settings.log.warn(outcome.reason);
+    run.skipsLogged.add(outcome.reason);
+  }
+  if (outcome.kind !== "failed") return NEXT[outcome.kind];
+  const { failure, stalled } = outcome;
+  if (!run.worst || moreInformative(failure.causeKind, run.worst.causeKind)) run.worst = failure;
+  const progressed = run.delivery.progressed();
+  const { offset } = run.delivery.state;
+  run.settings.log.warn("attempt failed", { error: failure.message, transport: transport.name, url: redactUrl(mirror.url), received: progressed ? offset : undefined });
+  return RETRY_POLICY.find((row) => row.test({ failure, stalled, progressed }))!.then;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -92,247 +156,5 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
       reject(signal.reason);
     };
     signal.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
-/** Content-Range: bytes START-END/TOTAL */
-export function parseContentRange(v: string | undefined): { start: number; total?: number } | undefined {
-  const m = /^bytes\s+(\d+)-(\d+)\/(\d+|\*)$/i.exec(v?.trim() ?? "");
-  if (!m) return undefined;
-  return { start: Number(m[1]), total: m[3] === "*" ? undefined : Number(m[3]) };
-}
-
-export async function transfer<S extends Writable>(plan: TransferPlan, sinks: SinkFactory<S>): Promise<{ sink: S; stats: TransferStats }> {
-  const { config, log } = plan;
-  const mirrors = plan.urls.map(parseMirror);
-  const stats: TransferStats = plan.stats ?? newStats();
-  const dead = new Set<number>();
-  let sink = sinks.open();
-  let offset = 0;
-  let total: number | undefined;
-  let validator: { mirror: number; etag?: string; lastModified?: string } | undefined;
-  let lastError: DownloadError | undefined;
-  let failedRounds = 0;
-  let highWater = 0;
-  const skipped = new Set<string>();
-
-  const restart = async (why: string) => {
-    log.warn(`starting the ${plan.what} over from byte 0`, { reason: why });
-    await sinks.drop(sink);
-    sink = sinks.open();
-    offset = 0;
-    total = undefined;
-    validator = undefined;
-    stats.restarts++;
-  };
-
-  const headersFor = (m: Mirror): Record<string, string> => {
-    const h: Record<string, string> = { "user-agent": "download-package", "accept-encoding": "identity" };
-    for (const [k, v] of config.headers) h[k.toLowerCase()] = v;
-    if (m.auth) h.authorization = m.auth;
-    if (config.tokenFile) h.authorization = `Bearer ${readSecret(config.tokenFile, "token")}`;
-    if (config.basicAuthFile) h.authorization = `Basic ${Buffer.from(readSecret(config.basicAuthFile, "basic-auth")).toString("base64")}`;
-    return h;
-  };
-
-  /** One GET, following redirects; returns the final non-redirect response. */
-  const request = async (t: Transport, m: Mirror, headers: Record<string, string>, signal: AbortSignal): Promise<TransportResponse> => {
-    let url = m.url;
-    const seen = [url.href];
-    for (;;) {
-      const req = { url, headers, signal, connectTimeoutMs: config.connectTimeout, tls: plan.tls, proxy: proxyFor(url, plan.env) };
-      const why = t.unsuitable?.(req);
-      if (why) throw Object.assign(new DownloadError(`${t.name} skipped: ${why}`), { skip: true });
-      const res = await t.request(req);
-      if (!REDIRECTS.has(res.status) || !res.headers.location) return res;
-      discard(res.body);
-      const next = new URL(res.headers.location, url);
-      if (next.protocol !== "http:" && next.protocol !== "https:") throw new DownloadError(`redirect to unsupported scheme ${next.protocol}`, { retryable: false });
-      if (seen.includes(next.href)) {
-        throw new DownloadError(`redirect loop: ${[...seen, next.href].map((u) => redactUrl(u)).join(" -> ")}`, { retryable: false, hint: "fix the server's redirect rules; the URL redirects back to itself" });
-      }
-      if (seen.length > config.maxRedirects) throw new DownloadError(`more than ${config.maxRedirects} redirects`, { retryable: false, hint: "raise PACKAGE_MAX_REDIRECTS or use the final URL" });
-      if (next.origin !== url.origin && next.origin !== m.url.origin) {
-        delete headers.authorization; // never hand credentials to another host
-      }
-      log.info("redirected", { to: redactUrl(next), status: res.status });
-      seen.push(next.href);
-      url = next;
-    }
-  };
-
-  /** One attempt; resolves true when the whole body has been written to the sink. */
-  const attempt = async (mi: number, t: Transport): Promise<boolean> => {
-    const m = mirrors[mi];
-    const headers = headersFor(m);
-    const resuming = offset > 0;
-    if (resuming) {
-      headers.range = `bytes=${offset}-`;
-      if (validator?.mirror === mi) {
-        if (validator.etag && !validator.etag.startsWith("W/")) headers["if-range"] = validator.etag;
-        else if (validator.lastModified) headers["if-range"] = validator.lastModified;
-      }
-    }
-    if (plan.signal.aborted) throw plan.signal.reason;
-    const conditional = offset === 0 && plan.installed && redactUrl(m.url) === plan.installed.url;
-    if (conditional && plan.installed!.etag) headers["if-none-match"] = plan.installed!.etag;
-    else if (conditional && plan.installed!.lastModified) headers["if-modified-since"] = plan.installed!.lastModified;
-    stats.attempts++;
-    if (!stats.transports.includes(t.name)) stats.transports.push(t.name);
-    log.info(resuming ? `resuming the ${plan.what}` : `downloading the ${plan.what}`, { url: redactUrl(m.url), transport: t.name, attempt: stats.attempts, from: resuming ? offset : undefined });
-
-    const ac = new AbortController();
-    const onOuter = () => ac.abort(plan.signal.reason);
-    plan.signal.addEventListener("abort", onOuter, { once: true });
-    // One timer per attempt, pushed forward on every chunk (refresh() is far cheaper than a
-    // new timer per 64 KiB); while the sink drains, a slow disk is not a stalled network.
-    let waitingForDisk = false;
-    const idle = setTimeout(function onIdle() {
-      if (waitingForDisk) return void idle.refresh();
-      ac.abort(new IdleTimeout(`no data for ${config.idleTimeout / 1000}s (PACKAGE_IDLE_TIMEOUT)`, { hint: "the server or network stalled; it will be retried" }));
-    }, config.idleTimeout);
-    const arm = () => void idle.refresh();
-    let res: TransportResponse | undefined;
-    try {
-      try {
-        res = await request(t, m, headers, ac.signal);
-      } catch (e) {
-        throw ac.signal.aborted ? ac.signal.reason : e;
-      }
-      const { status } = res;
-      if (status === 304 && conditional) throw new NotModified();
-      if (status < 200 || status >= 300) {
-        discard(res.body);
-        throw new DownloadError(`HTTP ${status} from ${redactUrl(m.url)}`, {
-          status,
-          retryable: isRetryableStatus(status),
-          retryAfterMs: parseRetryAfter(res.headers["retry-after"]),
-          hint: status === 404 ? "the package is not at that URL; check PACKAGE_URL" : status === 401 || status === 403 ? "check the credentials (PACKAGE_TOKEN_FILE, PACKAGE_BASIC_AUTH_FILE or user-info in the URL)" : isRetryableStatus(status) ? "the server is failing or overloaded; retried with backoff" : "the server refused the request",
-        });
-      }
-      const length = res.headers["content-length"] !== undefined ? Number(res.headers["content-length"]) : undefined;
-      if (resuming && status === 200) {
-        // Range ignored, or If-Range said the content changed: the full body is here, from 0.
-        await restart(validator?.mirror === mi ? "the server ignored the Range request or the content changed" : "the mirror ignored the Range request");
-      } else if (resuming && status === 206) {
-        const cr = parseContentRange(res.headers["content-range"]);
-        if (!cr || cr.start !== offset || (total !== undefined && cr.total !== undefined && cr.total !== total)) {
-          discard(res.body);
-          await restart(`the server answered a different range (${res.headers["content-range"] ?? "none"})`);
-          return false;
-        }
-        stats.resumes++;
-      }
-      if (offset === 0) {
-        total = status === 206 ? parseContentRange(res.headers["content-range"])?.total : length;
-        validator = { mirror: mi, etag: res.headers.etag, lastModified: res.headers["last-modified"] };
-        if (!validator.etag && !validator.lastModified) validator = { mirror: mi };
-        stats.etag = res.headers.etag;
-        stats.lastModified = res.headers["last-modified"];
-      }
-      stats.size = total;
-      let received = 0;
-      for await (const chunk of res.body as AsyncIterable<Buffer>) {
-        arm();
-        received += chunk.length;
-        offset += chunk.length;
-        stats.bytesTransferred += chunk.length;
-        if (sink.errored) throw sink.errored;
-        if (!sink.write(chunk)) {
-          waitingForDisk = true;
-          await drained(sink).finally(() => (waitingForDisk = false));
-          arm();
-        }
-      }
-      if (ac.signal.aborted) throw ac.signal.reason;
-      if (total !== undefined && offset < total) throw new DownloadError(`connection closed at ${offset} of ${total} bytes`);
-      return true;
-    } catch (e) {
-      if (e instanceof NotModified || (e instanceof AppError && !(e instanceof DownloadError))) throw e; // not modified, or the sink failed
-      if (sink.errored) throw sink.errored;
-      const err = ac.signal.aborted && ac.signal.reason instanceof Error ? ac.signal.reason : e;
-      if (plan.signal.aborted) throw plan.signal.reason;
-      if (err instanceof DownloadError) throw err;
-      const msg = redactText((err as Error)?.message ?? String(err));
-      const cause = (err as { cause?: Error })?.cause?.message;
-      throw new DownloadError(`${t.name}: ${msg}${cause ? ` (${redactText(cause)})` : ""}`, { cause: err });
-    } finally {
-      clearTimeout(idle);
-      plan.signal.removeEventListener("abort", onOuter);
-      if (res) discard(res.body);
-    }
-  };
-
-  for (;;) {
-    let retryAfter = 0;
-    let progressed = false;
-    for (let mi = 0; mi < mirrors.length; mi++) {
-      if (dead.has(mi)) continue;
-      for (let ti = 0; ti < plan.transports.length; ti++) {
-        const t = plan.transports[ti];
-        try {
-          if (await attempt(mi, t)) return { sink, stats };
-          ti--; // answered a different range: ask again on the same path
-          continue;
-        } catch (e) {
-          if (plan.signal.aborted) throw plan.signal.reason; // signal or total deadline: stop now
-          if (!(e instanceof DownloadError)) throw e;
-          if ((e as { skip?: boolean }).skip) {
-            if (!skipped.has(t.name)) log.warn(e.message);
-            skipped.add(t.name);
-            stats.attempts--;
-            continue;
-          }
-          lastError = e;
-          // Progress means bytes beyond the furthest point reached so far, not a replay of them.
-          const moved = offset > highWater;
-          highWater = Math.max(highWater, offset);
-          log.warn("attempt failed", { error: e.message, transport: t.name, url: redactUrl(mirrors[mi].url), received: moved ? offset : undefined });
-          if (moved) {
-            progressed = true;
-            ti--; // bytes arrived: resume at once on the same path
-            continue;
-          }
-          if (e.status !== undefined || e instanceof IdleTimeout) {
-            // The server answered (or stalled): another transport would hear the same. Next mirror.
-            if (!e.retryable) dead.add(mi);
-            retryAfter = Math.max(retryAfter, e.retryAfterMs ?? 0);
-            break;
-          }
-          if (!e.retryable) {
-            dead.add(mi);
-            break;
-          }
-          // A transport-level failure: try the next transport on the same mirror.
-        }
-      }
-    }
-    if (dead.size === mirrors.length) throw lastError ?? new DownloadError("no mirror could be used");
-    if (stats.attempts === 0) throw new DownloadError(`no transport could be used for the ${plan.what}`, { retryable: false, hint: "enable another transport with PACKAGE_TRANSPORTS" });
-    failedRounds = progressed ? 0 : failedRounds + 1;
-    if (failedRounds > config.retries) {
-      const e = lastError!;
-      throw new DownloadError(`giving up after ${stats.attempts} attempts: ${e.message}`, { hint: e.hint, status: e.status, retryable: false });
-    }
-    const delay = Math.max(backoffDelay(failedRounds, config.backoffBase, config.backoffMax), retryAfter);
-    log.info("retrying", { in: `${(delay / 1000).toFixed(2)}s`, round: failedRounds + 1, received: offset ? formatBytes(offset) : undefined });
-    await sleep(delay, plan.signal);
-  }
-}
-
-function drained(w: Writable): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const done = (err?: Error) => {
-      w.off("drain", onDrain);
-      w.off("error", onError);
-      w.off("close", onClose);
-      err ? reject(err) : resolve();
-    };
-    const onDrain = () => done();
-    const onError = (e: Error) => done(e);
-    const onClose = () => done(w.errored ?? new Error("sink closed"));
-    w.on("drain", onDrain);
-    w.on("error", onError);
-    w.on("close", onClose);
   });
 }

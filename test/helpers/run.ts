@@ -1,7 +1,9 @@
 // Runs the program under test as a user would: a separate process, env and flags.
 // DP_TARGET picks the target: the esbuild bundle (default) or the single executable.
+// DP_AS_USER=65532 runs it as that user (through setpriv, as the image does), and makes
+// every temporary directory the tests create belong to that user.
 
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -27,13 +29,62 @@ export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS
   return { ...env, PACKAGE_BACKOFF: "50ms", PACKAGE_BACKOFF_MAX: "200ms", ...extra };
 }
 
-export function command(args: string[]): [string, string[]] {
-  return TARGET.endsWith(".cjs") || TARGET.endsWith(".js") ? [process.execPath, [TARGET, ...args]] : [TARGET, args];
+/** The user every run and temporary directory belongs to (DP_AS_USER), or undefined: the test's own. */
+export const AS_USER = process.env.DP_AS_USER ? Number(process.env.DP_AS_USER) : undefined;
+/** Why tests that switch users cannot run here (false when they can). */
+export const CANNOT_SWITCH_USER = process.getuid?.() !== 0 ? "needs root to switch users" : spawnSync("setpriv", ["--version"]).status !== 0 ? "setpriv (util-linux) is not installed" : false;
+
+if (AS_USER !== undefined && CANNOT_SWITCH_USER) throw new Error(`DP_AS_USER=${AS_USER}: ${CANNOT_SWITCH_USER}`);
+
+const asUserPaths = new Map<number, { node: string; target: string }>();
+/** The node binary and target, readable by `uid`: as they are, or copied to a world-readable temp dir. */
+function pathsFor(uid: number): { node: string; target: string } {
+  let p = asUserPaths.get(uid);
+  if (p) return p;
+  const ids = ["--reuid", String(uid), "--regid", String(uid), "--clear-groups"];
+  const usable = (f: string, test: string) => spawnSync("setpriv", [...ids, "test", test, f]).status === 0;
+  const copy = (f: string) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dp-as-user-"));
+    process.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
+    fs.chmodSync(dir, 0o755);
+    const to = path.join(dir, path.basename(f));
+    fs.copyFileSync(f, to);
+    fs.chmodSync(to, 0o755);
+    return to;
+  };
+  p = { node: usable(process.execPath, "-x") ? process.execPath : copy(process.execPath), target: usable(TARGET, "-r") ? TARGET : copy(TARGET) };
+  asUserPaths.set(uid, p);
+  return p;
 }
 
-export function runDp(env: Record<string, string | undefined>, args: string[] = [], opts: { onSpawn?: (pid: number) => void; timeoutMs?: number } = {}): Promise<RunResult> {
+/** The command line that runs the target with `args`, as `asUser` when given. */
+export function command(args: string[], asUser = AS_USER): [string, string[]] {
+  const paths = asUser === undefined ? { node: process.execPath, target: TARGET } : pathsFor(asUser);
+  const [cmd, argv]: [string, string[]] = paths.target.endsWith(".cjs") || paths.target.endsWith(".js") ? [paths.node, [paths.target, ...args]] : [paths.target, args];
+  if (asUser === undefined) return [cmd, argv];
+  return ["setpriv", ["--reuid", String(asUser), "--regid", String(asUser), "--clear-groups", cmd, ...argv]];
+}
+
+export interface RunOptions {
+  onSpawn?: (pid: number) => void;
+  timeoutMs?: number;
+  /** Run as this UID/GID (default: DP_AS_USER, else the test's own user). */
+  asUser?: number;
+}
+
+/** Files a test prepared for a run as another user (the destination, the termination log) become that user's. */
+function handOver(env: Record<string, string | undefined>, uid: number) {
+  for (const f of [env.PACKAGE_DEST, env.PACKAGE_TERMINATION_LOG]) {
+    if (!f || !path.resolve(f).startsWith(os.tmpdir() + path.sep) || !fs.existsSync(f)) continue;
+    spawnSync("chown", ["-R", "-h", `${uid}:${uid}`, f]);
+  }
+}
+
+export function runDp(env: Record<string, string | undefined>, args: string[] = [], opts: RunOptions = {}): Promise<RunResult> {
   const started = Date.now();
-  const [cmd, argv] = command(args);
+  const asUser = opts.asUser ?? AS_USER;
+  if (asUser !== undefined) handOver(env, asUser);
+  const [cmd, argv] = command(args, asUser);
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, argv, { env: cleanEnv(env), stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
@@ -50,8 +101,11 @@ export function runDp(env: Record<string, string | undefined>, args: string[] = 
   });
 }
 
-export function tmpdir(prefix = "dp-test-"): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+/** A fresh temporary directory, owned by `owner` (default: DP_AS_USER) when given. */
+export function tmpdir(prefix = "dp-test-", owner = AS_USER): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  if (owner !== undefined) fs.chownSync(dir, owner, owner);
+  return dir;
 }
 
 /** Every file under dir (relative path → type, mode, content or link target), for exact tree comparisons. */

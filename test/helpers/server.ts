@@ -35,6 +35,14 @@ export interface Route {
   /** XOR this byte offset of the body. */
   corruptAt?: number;
   contentType?: string;
+  /** Body per request index (the last one for later requests): content that changes between attempts. */
+  bodies?: Buffer[];
+  /** Serve a requested range even when If-Range does not match (a server that ignores If-Range). */
+  ignoreIfRange?: boolean;
+  /** Lie in Content-Range: given the real start and total, what to send. */
+  contentRange?: (start: number, end: number, total: number) => string;
+  /** Last-Modified per request index (default: a fixed date long past). */
+  lastModified?: (i: number) => string;
 }
 
 export interface Logged {
@@ -80,7 +88,7 @@ export async function startServer(tlsOpts?: { key: string; cert: string; ca?: st
     if (r.auth && req.headers.authorization !== r.auth) return answer(401, { "www-authenticate": 'Basic realm="t"' }, "unauthorized\n");
     if (r.statuses && i < r.statuses.length) return answer(r.statuses[i], r.retryAfter ? { "retry-after": r.retryAfter } : {}, `status ${r.statuses[i]}\n`);
     if (r.redirect) return answer(302, { location: r.redirect });
-    let body = r.body ?? Buffer.alloc(0);
+    let body = (r.bodies ? r.bodies[Math.min(i, r.bodies.length - 1)] : r.body) ?? Buffer.alloc(0);
     if (r.corruptAt !== undefined) {
       body = Buffer.from(body);
       body[r.corruptAt] ^= 0xff;
@@ -88,14 +96,14 @@ export async function startServer(tlsOpts?: { key: string; cert: string; ca?: st
     const etag = r.etag ? r.etag(i) : `"v1-${body.length}"`;
     const validators: Record<string, string> = {};
     if (etag && etag !== "none") validators.etag = etag;
-    if (!r.noLastModified && etag !== "none") validators["last-modified"] = LAST_MODIFIED;
+    if (!r.noLastModified && etag !== "none") validators["last-modified"] = r.lastModified?.(i) ?? LAST_MODIFIED;
     if (validators.etag && req.headers["if-none-match"] === validators.etag) return answer(304, validators);
     if (!validators.etag && validators["last-modified"] && req.headers["if-modified-since"] === validators["last-modified"]) return answer(304, validators);
     let start = 0;
     let status = 200;
     const range = /^bytes=(\d+)-$/.exec(String(req.headers.range ?? ""));
     const ifRange = req.headers["if-range"];
-    const ifRangeOk = !ifRange || ifRange === validators.etag || ifRange === validators["last-modified"];
+    const ifRangeOk = r.ignoreIfRange || !ifRange || ifRange === validators.etag || ifRange === validators["last-modified"];
     if (range && !r.ignoreRange && ifRangeOk && Number(range[1]) < body.length) {
       start = Number(range[1]);
       status = 206;
@@ -103,7 +111,7 @@ export async function startServer(tlsOpts?: { key: string; cert: string; ca?: st
     const slice = body.subarray(start);
     entry.status = status;
     const headers: Record<string, string> = { "content-length": String(slice.length), "content-type": r.contentType ?? "application/octet-stream", "accept-ranges": "bytes", ...validators };
-    if (status === 206) headers["content-range"] = `bytes ${start}-${body.length - 1}/${body.length}`;
+    if (status === 206) headers["content-range"] = r.contentRange?.(start, body.length - 1, body.length) ?? `bytes ${start}-${body.length - 1}/${body.length}`;
     res.writeHead(status, headers);
     let limit = slice.length;
     if (r.dropFraction !== undefined) limit = Math.min(limit, Math.floor(body.length * r.dropFraction));
@@ -156,6 +164,10 @@ export async function startServer(tlsOpts?: { key: string; cert: string; ca?: st
   };
 }
 
+/** A host name that does not resolve anywhere but in the test proxy (which maps it to 127.0.0.1). */
+export const ONLY_PROXY_HOST = "only-proxy.test";
+const proxyResolve = (host: string) => (host === ONLY_PROXY_HOST ? "127.0.0.1" : host);
+
 /** A forward proxy (absolute-form GET and CONNECT) that counts what it relays. */
 export async function startProxy(requiredAuth?: string): Promise<{ url: string; requests: string[]; close(): Promise<void> }> {
   const net = await import("node:net");
@@ -170,7 +182,7 @@ export async function startProxy(requiredAuth?: string): Promise<{ url: string; 
     const target = new URL(req.url!);
     const headers = { ...req.headers };
     delete headers["proxy-authorization"];
-    const up = http.request({ host: target.hostname, port: target.port, path: target.pathname + target.search, headers, method: req.method }, (ur) => {
+    const up = http.request({ host: proxyResolve(target.hostname), port: target.port, path: target.pathname + target.search, headers, method: req.method }, (ur) => {
       res.writeHead(ur.statusCode ?? 502, ur.headers);
       ur.pipe(res);
     });
@@ -184,7 +196,7 @@ export async function startProxy(requiredAuth?: string): Promise<{ url: string; 
       return;
     }
     const [host, port] = (req.url ?? "").split(":");
-    const up = net.connect(Number(port), host, () => {
+    const up = net.connect(Number(port), proxyResolve(host), () => {
       client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
       if (head.length) up.write(head);
       up.pipe(client);

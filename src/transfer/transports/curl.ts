@@ -1,11 +1,13 @@
 // curl reads its whole configuration, headers and credentials included, from stdin (-K -):
 // nothing secret ever appears in its argument list. Response headers come first on stdout
-// (-D -), then the body; a small splitter separates them.
+// (-D -), then the body; a small splitter separates them. `-q` first keeps a ~/.curlrc out
+// (it could turn on `location`: curl never follows a redirect itself, the caller does).
 
 import { pipeline, Transform, type TransformCallback } from "node:stream";
 import { DownloadError } from "../../errors.ts";
 import { redactText } from "../../redact.ts";
-import { finalHeaderBlock, lastLine, onPath, spawnStreaming } from "./subprocess.ts";
+import { curlCause, TransferFailure } from "../failure.ts";
+import { errorLine, finalHeaderBlock, onPath, spawnStreaming } from "./subprocess.ts";
 import type { Transport, TransportResponse } from "./types.ts";
 
 const quote = (s: string) => `"${s.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`;
@@ -41,6 +43,12 @@ class HeaderSplitter extends Transform {
   }
 }
 
+function curlFailure(code: number, stderr: string): TransferFailure {
+  const line = errorLine(stderr, /^curl: \(\d+\)/);
+  const cause = /proxy|CONNECT tunnel/i.test(line) ? "proxy" : curlCause(code);
+  return new TransferFailure(cause, `curl failed (exit ${code}): ${redactText(line)}`);
+}
+
 export function curlTransport(env = process.env): Transport {
   const bin = onPath("curl", env);
   return {
@@ -62,7 +70,7 @@ export function curlTransport(env = process.env): Transport {
       if (req.tls.caFile) lines.push(`cacert = ${quote(req.tls.caFile)}`);
       if (req.tls.certFile) lines.push(`cert = ${quote(req.tls.certFile)}`, `key = ${quote(req.tls.keyFile!)}`);
       if (req.tls.insecure) lines.push("insecure");
-      const p = spawnStreaming(bin!, ["-K", "-"], req.signal);
+      const p = spawnStreaming(bin!, ["-q", "-K", "-"], req.signal, { failure: curlFailure });
       p.child.stdin!.on("error", () => {});
       p.child.stdin!.end(lines.join("\n") + "\n");
       return new Promise((resolve, reject) => {
@@ -78,7 +86,7 @@ export function curlTransport(env = process.env): Transport {
           await new Promise((r) => setImmediate(r));
           if (!settled) {
             settled = true;
-            reject(new DownloadError(`curl failed (exit ${code}): ${redactText(lastLine(p.stderr()))}`));
+            reject(curlFailure(code, p.stderr()));
           }
         });
       });

@@ -2,7 +2,7 @@ import http from "node:http";
 import https from "node:https";
 import net from "node:net";
 import tls from "node:tls";
-import { DownloadError } from "../../errors.ts";
+import { TransferFailure } from "../failure.ts";
 import { flattenHeaders, type Transport, type TransportRequest, type TransportResponse } from "./types.ts";
 
 function proxyAuth(proxy: URL): Record<string, string> {
@@ -26,7 +26,7 @@ function tunnel(req: TransportRequest, proxy: URL): Promise<net.Socket> {
     connectReq.once("connect", (res, socket) => {
       if (res.statusCode !== 200) {
         socket.destroy();
-        reject(new DownloadError(`proxy refused CONNECT with HTTP ${res.statusCode}`, { status: res.statusCode, retryable: res.statusCode !== 407, hint: "check HTTPS_PROXY and its credentials" }));
+        reject(new TransferFailure("proxy", `proxy refused CONNECT with HTTP ${res.statusCode}`, { retryable: res.statusCode !== 407 }));
       } else resolve(socket);
     });
     connectReq.once("error", reject);
@@ -49,7 +49,10 @@ export function nodeHttpTransport(): Transport {
         mod = http;
       } else if (req.proxy && isHttps) {
         const socket = await withTimeout(tunnel(req, req.proxy), req.connectTimeoutMs, "proxy CONNECT");
-        options = { ...options, ...tlsOpts, createConnection: () => tls.connect({ ...tlsOpts, socket }) } as https.RequestOptions;
+        // createConnection is only used without an agent option: `agent: false` would make
+        // Node build its own agent and connect straight to the origin, bypassing the tunnel.
+        const { agent: _unused, ...rest } = options;
+        options = { ...rest, ...tlsOpts, createConnection: () => tls.connect({ ...tlsOpts, host: req.url.hostname, socket }) } as https.RequestOptions;
         return send(https, req.url, options, req);
       } else {
         options = { ...options, ...(isHttps ? tlsOpts : {}) };
@@ -62,7 +65,7 @@ export function nodeHttpTransport(): Transport {
 function send(mod: typeof http | typeof https, url: URL | undefined, options: https.RequestOptions, req: TransportRequest): Promise<TransportResponse> {
   return new Promise((resolve, reject) => {
     const r = url ? mod.request(url, options) : mod.request(options);
-    const timer = setTimeout(() => r.destroy(new DownloadError(`connect timeout after ${req.connectTimeoutMs} ms`)), req.connectTimeoutMs);
+    const timer = setTimeout(() => r.destroy(new TransferFailure("timeout", `connect timeout after ${req.connectTimeoutMs} ms`)), req.connectTimeoutMs);
     r.once("socket", (s) => {
       if (!s.connecting) clearTimeout(timer);
       else s.once(isSecure(s) ? "secureConnect" : "connect", () => clearTimeout(timer));
@@ -85,7 +88,7 @@ function isSecure(s: net.Socket): boolean {
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new DownloadError(`${what} timed out after ${ms} ms`)), ms);
+    const t = setTimeout(() => reject(new TransferFailure("timeout", `${what} timed out after ${ms} ms`)), ms);
     p.then((v) => (clearTimeout(t), resolve(v)), (e) => (clearTimeout(t), reject(e)));
   });
 }

@@ -5,8 +5,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { accessSync, constants } from "node:fs";
 import path from "node:path";
 import { PassThrough } from "node:stream";
-import { DownloadError } from "../../errors.ts";
-import { redactText } from "../../redact.ts";
+import type { TransferFailure } from "../failure.ts";
 
 export function onPath(program: string, env = process.env): string | undefined {
   for (const dir of (env.PATH ?? "").split(path.delimiter)) {
@@ -30,7 +29,16 @@ export interface Spawned {
   exited: Promise<number>;
 }
 
-export function spawnStreaming(program: string, args: string[], signal: AbortSignal, extraFds = 0, env: NodeJS.ProcessEnv = {}): Spawned {
+export interface SpawnOptions {
+  /** Pipes beyond stdin/stdout/stderr (fd 3, 4, ...), e.g. to hand over a configuration. */
+  extraFds?: number;
+  env?: NodeJS.ProcessEnv;
+  /** Turns a non-zero exit into the error the body ends with. */
+  failure: (code: number, stderr: string) => TransferFailure;
+}
+
+export function spawnStreaming(program: string, args: string[], signal: AbortSignal, opts: SpawnOptions): Spawned {
+  const { extraFds = 0, env = {} } = opts;
   const stdio: ("pipe" | "ignore")[] = ["pipe", "pipe", "pipe", ...Array<"pipe">(extraFds).fill("pipe")];
   const child = spawn(program, args, { stdio, signal, env: { ...process.env, ...env, LC_ALL: "C" } });
   const body = new PassThrough({ highWaterMark: 256 * 1024 });
@@ -47,9 +55,15 @@ export function spawnStreaming(program: string, args: string[], signal: AbortSig
   });
   exited.then((code) => {
     if (code === 0) body.end();
-    else body.destroy(new DownloadError(`${path.basename(program)} failed (exit ${code}): ${redactText(lastLine(err))}`));
+    else body.destroy(opts.failure(code, err));
   });
   return { child, body, stderr: () => err, exited };
+}
+
+/** The line of a program's stderr that says what failed: the last one starting with `prefix`, else the last. */
+export function errorLine(text: string, prefix: RegExp): string {
+  const lines = text.split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+  return lines.filter((l) => prefix.test(l)).pop() ?? lines.pop() ?? "no message";
 }
 
 export function lastLine(text: string): string {

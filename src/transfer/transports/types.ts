@@ -1,5 +1,7 @@
 // The one interface every transport implements. A transport makes exactly one HTTP GET:
-// it does not follow redirects, retry, or judge the status; the caller (src/fetch.ts) does.
+// it does not follow redirects, retry, or judge the status; the caller (src/transfer/attempt.ts)
+// does. A transport's own failures are TransferFailures (src/transfer/failure.ts) when it
+// knows their cause; plain Node/undici errors are classified by the caller.
 
 import type { Readable } from "node:stream";
 
@@ -33,6 +35,10 @@ export interface TransportResponse {
 
 export interface Transport {
   readonly name: string;
+  /** false when the transport cannot ask for a byte range safely (the transfer then skips it, or starts over on it). */
+  readonly resumes?: boolean;
+  /** Which program or variant runs it, for the log (e.g. "busybox" for busybox wget). */
+  variant?(): string | undefined;
   /** false when the transport cannot run here (e.g. no curl on PATH). */
   available(): boolean;
   /** Reason this transport must be skipped for this request (e.g. credentials it cannot keep off argv). */

@@ -330,3 +330,16 @@ describe("lease and mount rules (pure)", async () => {
     assert.ok(!isPseudoFsType("tmpfs") && !isPseudoFsType("ext4") && !isPseudoFsType("nfs4") && !isPseudoFsType("overlay"));
   });
 });
+
+describe("a checksum file and an odd package URL", () => {
+  // Exit 0 here; exit 2 if configuration validation refuses such URLs. Never 1 with a stack trace.
+  it("a malformed %-escape in the package's file name never crashes the checksum lookup", async () => {
+    const body = rawTar([{ name: "pct.txt", content: "%" }]);
+    srv.route("/odd%zz.tar", { body });
+    srv.route("/ODDSUMS", { body: Buffer.from(`${sha(body)}  odd%zz.tar\n`) });
+    const r = await runDp({ PACKAGE_URL: `${srv.url}/odd%zz.tar`, PACKAGE_DEST: tmpdir(), PACKAGE_CHECKSUM_URL: `${srv.url}/ODDSUMS` });
+    assert.ok(r.code === 0 || r.code === 2, r.stderr);
+    assert.doesNotMatch(r.stderr, /internal error/);
+    if (r.code === 0) assert.match(r.stderr, /verified=true/);
+  });
+});

@@ -106,6 +106,7 @@ export class Installation {
     if (names.includes(STATE_DIR)) throw new ArchiveError(`unsafe archive entry "${STATE_DIR}": the name of download-package's own state directory`, "rename that directory in the package");
     let trash: string;
     try {
+      fs.chmodSync(staging, 0o700); // entries leave it: it must be writable whatever mode "./" asked for
       fs.rmSync(path.join(this.stateDir, MARKER), { force: true });
       trash = fs.mkdtempSync(path.join(this.stateDir, "trash-"));
     } catch (e) {

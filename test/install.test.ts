@@ -101,6 +101,25 @@ describe("read-only directory modes as a non-root user (UID 65532)", { skip: CAN
     assert.equal(fs.readFileSync(path.join(dest, "ro/a.txt"), "utf8"), "a v2\n");
   });
 
+  it("a swap that cannot move the old content rolls back: exit 6, previous content and marker intact", async () => {
+    const dest = newDest();
+    const v1 = readOnlyTar("v1");
+    const r1 = await runDp({ PACKAGE_URL: route(v1), PACKAGE_DEST: dest, PACKAGE_SHA256: sha(v1) }, [], asUser);
+    assert.equal(r1.code, 0, r1.stderr);
+    fs.mkdirSync(path.join(dest, "zz-root-owned")); // root's: 65532 may not move it to another parent
+    const before = snapshot(dest);
+    const marker = fs.readFileSync(path.join(dest, ".download-package/installed.json"), "utf8");
+    const r2 = await runDp({ PACKAGE_URL: route(readOnlyTar("v2")), PACKAGE_DEST: dest }, [], { ...asUser, keepOwners: true });
+    assert.equal(r2.code, 6, r2.stderr);
+    assert.match(r2.stderr, /installing into .*: permission denied/);
+    assert.deepEqual(snapshot(dest), before);
+    assert.deepEqual(stateOf(dest), ["installed.json"]);
+    assert.equal(fs.readFileSync(path.join(dest, ".download-package/installed.json"), "utf8"), marker);
+    const again = await runDp({ PACKAGE_URL: route(v1), PACKAGE_DEST: dest, PACKAGE_SHA256: sha(v1) }, [], { ...asUser, keepOwners: true });
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /already installed/);
+  });
+
   it("a failure after the modes were applied keeps its own exit code (4) and leaves no staging behind", async () => {
     const dest = newDest();
     const r = await runDp({ PACKAGE_URL: route(readOnlyTar("bad")), PACKAGE_DEST: dest, PACKAGE_SHA256: "0".repeat(64) }, [], asUser);

@@ -240,6 +240,19 @@ describe("one destination, two runs: an exclusive lock", () => {
     assert.ok(!fs.existsSync(lockFile(dest)), "the lock was not released");
   });
 
+  it("a damaged lock file is judged by its age: an old one is taken over", async () => {
+    const dest = path.join(tmpdir("dp-install-damaged-"), "dest");
+    foreignLock(dest, 0);
+    fs.writeFileSync(lockFile(dest), "{ not a lease");
+    const old = new Date(Date.now() - 60_000);
+    fs.utimesSync(lockFile(dest), old, old);
+    const pkg = slowPackage("fixed", 100_000, 0.1);
+    const r = await runDp({ PACKAGE_URL: route(pkg.body), PACKAGE_DEST: dest });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /took over the lock of a run that is gone: its lease expired/);
+    assert.deepEqual(snapshot(dest), snapshot(pkg.tree));
+  });
+
   it("a live holder: the second run waits, then exits 6 naming it; the holder renews its lease and finishes", async () => {
     const dest = path.join(tmpdir("dp-install-live-"), "dest");
     const pkg = slowPackage("live", 200_000, 9);

@@ -277,6 +277,20 @@ describe("one destination, two runs: an exclusive lock", () => {
     assert.deepEqual(snapshot(dest), snapshot(pkg.tree));
   });
 
+  it("a run whose lock was taken over does not swap: exit 6, the destination untouched", async () => {
+    const dest = path.join(tmpdir("dp-install-lost-"), "dest");
+    const v1 = slowPackage("kept", 100_000, 0.1);
+    assert.equal((await runDp({ PACKAGE_URL: route(v1.body), PACKAGE_DEST: dest })).code, 0);
+    const a = startRun({ PACKAGE_URL: route(slowPackage("late", 400_000, 2).body, { throttle: 400_000 }), PACKAGE_DEST: dest });
+    await waitFor("the run's staging", () => hasStaging(dest));
+    foreignLock(dest, Date.now() + 25_000); // another Pod took the lease over
+    const r = await a.done;
+    assert.equal(r.code, 6, r.stderr);
+    assert.match(r.stderr, /lost the lock on .*another run took it over: pid 7 on host other-pod-7f9c/);
+    assert.deepEqual(snapshot(dest), snapshot(v1.tree));
+    assert.equal(readLock(dest).hostname, "other-pod-7f9c", "the other run's lock was removed");
+  });
+
   it("the wait is bounded by PACKAGE_TIMEOUT", async () => {
     const dest = path.join(tmpdir("dp-install-deadline-"), "dest");
     foreignLock(dest, Date.now() + 25_000);

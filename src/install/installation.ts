@@ -102,18 +102,18 @@ export class Installation {
    * When a move fails, what was moved is moved back and the error is thrown.
    */
   commit(staging: string, marker: Marker): string {
-    const names = fs.readdirSync(staging);
-    if (names.includes(STATE_DIR)) throw new ArchiveError(`unsafe archive entry "${STATE_DIR}": the name of download-package's own state directory`, "rename that directory in the package");
     const previous = this.readMarker();
-    let trash: string;
+    let names: string[], old: string[], trash: string;
     try {
       fs.chmodSync(staging, 0o700); // entries leave it: it must be writable whatever mode "./" asked for
+      names = fs.readdirSync(staging);
+      if (names.includes(STATE_DIR)) throw new ArchiveError(`unsafe archive entry "${STATE_DIR}": the name of download-package's own state directory`, "rename that directory in the package");
+      old = fs.readdirSync(this.dest).filter((n) => n !== STATE_DIR);
       fs.rmSync(path.join(this.stateDir, MARKER), { force: true });
       trash = fs.mkdtempSync(path.join(this.stateDir, "trash-"));
     } catch (e) {
       throw fromFsError(e, `installing into ${this.dest}`);
     }
-    const old = fs.readdirSync(this.dest).filter((n) => n !== STATE_DIR);
     const movedOut = moveAll(old, this.dest, trash);
     const movedIn = movedOut.error ? { done: [] } : moveAll(names, staging, this.dest);
     const failure = movedOut.error ?? movedIn.error;

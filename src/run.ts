@@ -77,6 +77,16 @@ export interface RunContext {
   markerUrls?: string[];
 }
 
+/** The last path segment, decoded when it can be (a malformed %-escape is compared as written). */
+function fileNameOf(url: string): string {
+  const last = new URL(url).pathname.split("/").pop() ?? "";
+  try {
+    return decodeURIComponent(last);
+  } catch {
+    return last;
+  }
+}
+
 async function expectedDigest(ctx: RunContext, base: Omit<TransferPlan, "urls" | "what">): Promise<ExpectedDigest | undefined> {
   const { config } = ctx;
   if (config.sha256) return parseExpectedDigest(config.sha256, "PACKAGE_SHA256");
@@ -84,7 +94,7 @@ async function expectedDigest(ctx: RunContext, base: Omit<TransferPlan, "urls" |
   const { sink } = await transfer({ ...base, urls: [config.checksumUrl], what: "checksum file" }, { open: () => new MemorySink(), drop: async () => {} });
   await endSink(sink);
   const text = Buffer.concat(sink.chunks).toString("utf8");
-  const names = config.urls.map((u) => decodeURIComponent(new URL(u).pathname.split("/").pop() ?? ""));
+  const names = config.urls.map((u) => fileNameOf(u));
   const found = parseChecksumFile(text, names);
   if (!found) throw new IntegrityError(`the checksum file lists no digest for ${names[0] || "the package"}`, "publish a line 'HEX  FILENAME' for the package in the checksum file");
   return found;

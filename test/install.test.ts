@@ -101,6 +101,25 @@ describe("read-only directory modes as a non-root user (UID 65532)", { skip: CAN
     assert.equal(fs.readFileSync(path.join(dest, "ro/a.txt"), "utf8"), "a v2\n");
   });
 
+  it("a swap that cannot move the old content rolls back: exit 6, previous content and marker intact", async () => {
+    const dest = newDest();
+    const v1 = readOnlyTar("v1");
+    const r1 = await runDp({ PACKAGE_URL: route(v1), PACKAGE_DEST: dest, PACKAGE_SHA256: sha(v1) }, [], asUser);
+    assert.equal(r1.code, 0, r1.stderr);
+    fs.mkdirSync(path.join(dest, "zz-root-owned")); // root's: 65532 may not move it to another parent
+    const before = snapshot(dest);
+    const marker = fs.readFileSync(path.join(dest, ".download-package/installed.json"), "utf8");
+    const r2 = await runDp({ PACKAGE_URL: route(readOnlyTar("v2")), PACKAGE_DEST: dest }, [], { ...asUser, keepOwners: true });
+    assert.equal(r2.code, 6, r2.stderr);
+    assert.match(r2.stderr, /installing into .*: permission denied/);
+    assert.deepEqual(snapshot(dest), before);
+    assert.deepEqual(stateOf(dest), ["installed.json"]);
+    assert.equal(fs.readFileSync(path.join(dest, ".download-package/installed.json"), "utf8"), marker);
+    const again = await runDp({ PACKAGE_URL: route(v1), PACKAGE_DEST: dest, PACKAGE_SHA256: sha(v1) }, [], { ...asUser, keepOwners: true });
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /already installed/);
+  });
+
   it("a failure after the modes were applied keeps its own exit code (4) and leaves no staging behind", async () => {
     const dest = newDest();
     const r = await runDp({ PACKAGE_URL: route(readOnlyTar("bad")), PACKAGE_DEST: dest, PACKAGE_SHA256: "0".repeat(64) }, [], asUser);
@@ -221,6 +240,19 @@ describe("one destination, two runs: an exclusive lock", () => {
     assert.ok(!fs.existsSync(lockFile(dest)), "the lock was not released");
   });
 
+  it("a damaged lock file is judged by its age: an old one is taken over", async () => {
+    const dest = path.join(tmpdir("dp-install-damaged-"), "dest");
+    foreignLock(dest, 0);
+    fs.writeFileSync(lockFile(dest), "{ not a lease");
+    const old = new Date(Date.now() - 60_000);
+    fs.utimesSync(lockFile(dest), old, old);
+    const pkg = slowPackage("fixed", 100_000, 0.1);
+    const r = await runDp({ PACKAGE_URL: route(pkg.body), PACKAGE_DEST: dest });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /took over the lock of a run that is gone: its lease expired/);
+    assert.deepEqual(snapshot(dest), snapshot(pkg.tree));
+  });
+
   it("a live holder: the second run waits, then exits 6 naming it; the holder renews its lease and finishes", async () => {
     const dest = path.join(tmpdir("dp-install-live-"), "dest");
     const pkg = slowPackage("live", 200_000, 9);
@@ -243,6 +275,20 @@ describe("one destination, two runs: an exclusive lock", () => {
     const ra = await a.done;
     assert.equal(ra.code, 0, ra.stderr);
     assert.deepEqual(snapshot(dest), snapshot(pkg.tree));
+  });
+
+  it("a run whose lock was taken over does not swap: exit 6, the destination untouched", async () => {
+    const dest = path.join(tmpdir("dp-install-lost-"), "dest");
+    const v1 = slowPackage("kept", 100_000, 0.1);
+    assert.equal((await runDp({ PACKAGE_URL: route(v1.body), PACKAGE_DEST: dest })).code, 0);
+    const a = startRun({ PACKAGE_URL: route(slowPackage("late", 400_000, 2).body, { throttle: 400_000 }), PACKAGE_DEST: dest });
+    await waitFor("the run's staging", () => hasStaging(dest));
+    foreignLock(dest, Date.now() + 25_000); // another Pod took the lease over
+    const r = await a.done;
+    assert.equal(r.code, 6, r.stderr);
+    assert.match(r.stderr, /lost the lock on .*another run took it over: pid 7 on host other-pod-7f9c/);
+    assert.deepEqual(snapshot(dest), snapshot(v1.tree));
+    assert.equal(readLock(dest).hostname, "other-pod-7f9c", "the other run's lock was removed");
   });
 
   it("the wait is bounded by PACKAGE_TIMEOUT", async () => {
@@ -328,5 +374,18 @@ describe("lease and mount rules (pure)", async () => {
     assert.equal(mountOf("/", mounts)?.fsType, "ext4");
     assert.ok(isPseudoFsType("proc") && isPseudoFsType("sysfs") && isPseudoFsType("cgroup2"));
     assert.ok(!isPseudoFsType("tmpfs") && !isPseudoFsType("ext4") && !isPseudoFsType("nfs4") && !isPseudoFsType("overlay"));
+  });
+});
+
+describe("a checksum file and an odd package URL", () => {
+  // Exit 0 here; exit 2 if configuration validation refuses such URLs. Never 1 with a stack trace.
+  it("a malformed %-escape in the package's file name never crashes the checksum lookup", async () => {
+    const body = rawTar([{ name: "pct.txt", content: "%" }]);
+    srv.route("/odd%zz.tar", { body });
+    srv.route("/ODDSUMS", { body: Buffer.from(`${sha(body)}  odd%zz.tar\n`) });
+    const r = await runDp({ PACKAGE_URL: `${srv.url}/odd%zz.tar`, PACKAGE_DEST: tmpdir(), PACKAGE_CHECKSUM_URL: `${srv.url}/ODDSUMS` });
+    assert.ok(r.code === 0 || r.code === 2, r.stderr);
+    assert.doesNotMatch(r.stderr, /internal error/);
+    if (r.code === 0) assert.match(r.stderr, /verified=true/);
   });
 });

@@ -102,33 +102,49 @@ export class Installation {
    * When a move fails, what was moved is moved back and the error is thrown.
    */
   commit(staging: string, marker: Marker): string {
-    const names = fs.readdirSync(staging);
-    if (names.includes(STATE_DIR)) throw new ArchiveError(`unsafe archive entry "${STATE_DIR}": the name of download-package's own state directory`, "rename that directory in the package");
-    let trash: string;
+    const previous = this.readMarker();
+    let names: string[], old: string[], trash: string;
     try {
+      fs.chmodSync(staging, 0o700); // entries leave it: it must be writable whatever mode "./" asked for
+      names = fs.readdirSync(staging);
+      if (names.includes(STATE_DIR)) throw new ArchiveError(`unsafe archive entry "${STATE_DIR}": the name of download-package's own state directory`, "rename that directory in the package");
+      old = fs.readdirSync(this.dest).filter((n) => n !== STATE_DIR);
       fs.rmSync(path.join(this.stateDir, MARKER), { force: true });
       trash = fs.mkdtempSync(path.join(this.stateDir, "trash-"));
     } catch (e) {
       throw fromFsError(e, `installing into ${this.dest}`);
     }
-    const old = fs.readdirSync(this.dest).filter((n) => n !== STATE_DIR);
     const movedOut = moveAll(old, this.dest, trash);
     const movedIn = movedOut.error ? { done: [] } : moveAll(names, staging, this.dest);
     const failure = movedOut.error ?? movedIn.error;
     if (failure) {
-      // Roll back: the previous content stays what the main containers see.
-      moveAll(movedIn.done, this.dest, staging);
-      moveAll(movedOut.done, trash, this.dest);
+      // Roll back: the previous content, and its marker, stay what the main containers see.
+      const back = [moveAll(movedIn.done, this.dest, staging), moveAll(movedOut.done, trash, this.dest)];
+      if (!back.some((b) => b.error)) this.restore(trash, previous);
       throw fromFsError(failure, `installing into ${this.dest}`);
     }
     try {
-      const tmp = path.join(this.stateDir, `${MARKER}.tmp`);
-      fs.writeFileSync(tmp, JSON.stringify(marker, null, 2) + "\n", { mode: 0o644 });
-      fs.renameSync(tmp, path.join(this.stateDir, MARKER));
+      this.writeMarker(marker);
     } catch (e) {
       throw fromFsError(e, `writing the marker in ${this.stateDir}`);
     }
     return trash;
+  }
+
+  private writeMarker(marker: Marker) {
+    const tmp = path.join(this.stateDir, `${MARKER}.tmp`);
+    fs.writeFileSync(tmp, JSON.stringify(marker, null, 2) + "\n", { mode: 0o644 });
+    fs.renameSync(tmp, path.join(this.stateDir, MARKER));
+  }
+
+  /** After a rollback: drop the (empty) trash, put the previous marker back. Best effort. */
+  private restore(trash: string, previous: Marker | undefined) {
+    try {
+      fs.rmdirSync(trash);
+      if (previous) this.writeMarker(previous);
+    } catch {
+      /* without a marker the next run installs again: safe */
+    }
   }
 }
 

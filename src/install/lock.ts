@@ -102,7 +102,8 @@ function readLease(file: string): { lease: Lease; raw: string } | undefined {
   } catch {
     /* not ours, or damaged: judged by its age below */
   }
-  const st = fs.statSync(file);
+  const st = fs.statSync(file, { throwIfNoEntry: false });
+  if (!st) return undefined;
   return { raw, lease: { owner: "unknown", pid: 0, hostname: "unknown", acquiredAt: st.mtime.toISOString(), expiresAt: st.mtimeMs + LEASE_MS } };
 }
 

@@ -70,6 +70,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Run as this UID/GID (default: DP_AS_USER, else the test's own user). */
   asUser?: number;
+  /** Leave the destination's owners as the test made them (by default they become the run's user's). */
+  keepOwners?: boolean;
 }
 
 /** Files a test prepared for a run as another user (the destination, the termination log) become that user's. */
@@ -83,7 +85,7 @@ function handOver(env: Record<string, string | undefined>, uid: number) {
 export function runDp(env: Record<string, string | undefined>, args: string[] = [], opts: RunOptions = {}): Promise<RunResult> {
   const started = Date.now();
   const asUser = opts.asUser ?? AS_USER;
-  if (asUser !== undefined) handOver(env, asUser);
+  if (asUser !== undefined && !opts.keepOwners) handOver(env, asUser);
   const [cmd, argv] = command(args, asUser);
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, argv, { env: cleanEnv(env), stdio: ["ignore", "pipe", "pipe"] });

@@ -314,7 +314,8 @@ describe("destinations that cannot hold files, signals, deadlines (as UID 65532)
     it(`${dest.split("/")[1]}: ${dest} is a clear exit 6 at once`, async () => {
       const r = await runDp({ PACKAGE_URL: route(rawTar([{ name: "x", content: "x" }])), PACKAGE_DEST: dest }, [], asUser);
       assert.equal(r.code, 6, r.stderr);
-      assert.ok(r.ms < 3000, `took ${r.ms} ms`);
+      // Detected from mountinfo before any write (the old code spun until killed): the message
+      // says so; no wall-clock bound, which a loaded CI machine would make flaky.
       assert.match(r.stderr, /is on a (proc|sysfs) pseudo filesystem, which cannot hold files/);
     });
   }

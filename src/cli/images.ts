@@ -90,6 +90,14 @@ function readYamlFile(file: string): string {
   }
 }
 
+/** The same one line for --values and --manifests: file, line, what is wrong. */
+function yamlError(file: string, e: unknown): UsageError {
+  const err = e as { message?: string; linePos?: { line: number; col: number }[] };
+  const at = err.linePos?.[0] ? `:${err.linePos[0].line}:${err.linePos[0].col}` : "";
+  const what = (err.message ?? String(e)).split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
+  return new UsageError(`${file}${at}: not valid YAML: ${what}`, "fix the YAML at that line (helm template output can be checked with helm lint)");
+}
+
 export function collect(a: Pick<Args, "values" | "manifests" | "images">): Listed[] {
   const found: Found[] = [];
   for (const f of a.values) {
@@ -98,13 +106,16 @@ export function collect(a: Pick<Args, "values" | "manifests" | "images">): Liste
       // failsafe: every scalar stays a string, so tag 1.10 is not read as the number 1.1.
       tree = parse(readYamlFile(f), { schema: "failsafe" });
     } catch (e) {
-      throw new UsageError(`${f} is not valid YAML: ${(e as Error).message.split("\n")[0]}`);
+      throw yamlError(f, e);
     }
     found.push(...imagesInValues(tree, f));
   }
   for (const f of a.manifests) {
     const docs = parseAllDocuments(readYamlFile(f), { schema: "failsafe" });
     const list = Array.isArray(docs) ? docs : [docs];
+    // A broken document would silently drop every image after it: refuse, as for --values.
+    const broken = list.flatMap((d) => d.errors)[0];
+    if (broken) throw yamlError(f, broken);
     found.push(...imagesInManifests(list.map((d) => d.toJS()), f));
   }
   for (const r of a.images) found.push({ ref: normalizeRef(r), file: "(command line)", path: "--image" });

@@ -16,18 +16,26 @@ export const IMAGES_HELP = `Usage: download-package images COMMAND [options]
   list    --values FILE... [--manifests FILE...] [--image REF...] [--json]
           every image a chart uses (values and rendered manifests), normalized, de-duplicated,
           with where each was found
-  export  --out DIR (same inputs as list) [--mirrors "R1 R2"] [--platform linux/amd64]
-          pull each (through the mirrors, as build.sh does; BASE_IMAGE_MIRRORS), save
-          DIR/<name>_<tag>.tar.gz, SHA256SUMS and index.json; valid files are skipped
+  export  --out DIR (same inputs as list) [--mirrors "R1 R2"] [--platform linux/amd64] [--use-local]
+          pull each (from each mirror in order, as build.sh does, BASE_IMAGE_MIRRORS; then the image's
+          own registry), save DIR/<name>_<tag>.tar.gz, check the archive holds the pulled image, record
+          its image ID and digest in index.json, every file in SHA256SUMS; valid files are skipped.
+          --use-local: ship the local image when no source answers (never by default)
   import  --from DIR [--runtime auto|containerd|docker] [--address SOCKET] [--namespace k8s.io]
-          [--ctr PATH] [--policy continue|fail]
-          verify each file against SHA256SUMS, skip images already present, import the rest,
-          print a table; policy continue (default) exits 0 even when some failed
+          [--ctr PATH] [--platform linux/amd64] [--policy continue|fail]
+          verify each file (SHA256SUMS, index.json, the image ID inside the archive), skip images the
+          runtime already holds with the same image ID, import the rest, check the runtime then holds
+          that image ID under the reference, print a table; policy continue (default) exits 0 even
+          when some failed. auto: /run/containerd/containerd.sock, /run/k3s/containerd/containerd.sock,
+          then /var/run/docker.sock
   push    --from DIR --registry HOST[:PORT][/PATH]
           (REGISTRY_USERNAME with REGISTRY_PASSWORD_FILE or REGISTRY_PASSWORD, or an existing docker login)
-          load, tag and push every verified image into a private registry; prints digests
+          verify, load, tag and push every image into a private registry; prints digests
 
-Exit codes: 0 ok, 2 usage, 4 a file failed its checksum (push), 7 some images failed.`;
+Exit codes: 0 ok, 2 usage (bad flag, unreadable input or password file, YAML error),
+6 local I/O (--out not writable), 7 some images failed (the table says which and why; import only
+with --policy fail), 8 the container runtime or Docker cannot be reached or used,
+130/143 stopped by SIGINT/SIGTERM.`;
 
 interface Args {
   cmd: string;

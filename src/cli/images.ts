@@ -10,6 +10,9 @@ import { dedupe, imagesInManifests, imagesInValues, normalizeRef, type Found, ty
 import { exportImages } from "../images/export.ts";
 import { importImages } from "../images/import.ts";
 import { pushImages } from "../images/push.ts";
+import { runHook, type HookOptions } from "../images/hook.ts";
+import { inCluster, SA_DIR } from "../images/kube.ts";
+import { parseDuration } from "../units.ts";
 
 export const IMAGES_HELP = `Usage: download-package images COMMAND [options]
 
@@ -31,10 +34,16 @@ export const IMAGES_HELP = `Usage: download-package images COMMAND [options]
   push    --from DIR --registry HOST[:PORT][/PATH]
           (REGISTRY_USERNAME with REGISTRY_PASSWORD_FILE or REGISTRY_PASSWORD, or an existing docker login)
           verify, load, tag and push every image into a private registry; prints digests
+  hook    --pod-template FILE --name-prefix NAME --run-id ID [--timeout 25m] [--pod-namespace NS]
+          [--api URL --token-file FILE --ca-file FILE (default: the Pod's service account)]
+          the Helm hook's controller: list the nodes now, select the Ready, schedulable ones that
+          match the template's nodeSelector and tolerate their taints, create one importer Pod bound
+          to each by name, wait, print a table; fails naming every node that did not get the images
 
 Exit codes: 0 ok, 2 usage (bad flag, unreadable input or password file, YAML error),
 6 local I/O (--out not writable), 7 some images failed (the table says which and why; import only
-with --policy fail), 8 the container runtime or Docker cannot be reached or used,
+with --policy fail; hook: a node did not get the images), 8 the container runtime, Docker or
+(hook) the Kubernetes API cannot be reached or used,
 130/143 stopped by SIGINT/SIGTERM.`;
 
 interface Args {
@@ -55,21 +64,57 @@ interface Args {
   registry?: string;
   pullTimeout: number;
   useLocal: boolean;
+  hook: Record<string, string>;
+}
+
+const HOOK_FLAGS = ["--api", "--token-file", "--ca-file", "--pod-namespace", "--pod-template", "--name-prefix", "--run-id", "--timeout", "--poll-interval"];
+
+function pullTimeout(env: NodeJS.ProcessEnv): number {
+  const s = Number(env.MIRROR_TIMEOUT ?? 60);
+  if (!Number.isFinite(s) || s <= 0) throw new UsageError(`MIRROR_TIMEOUT must be a number of seconds, not ${JSON.stringify(env.MIRROR_TIMEOUT)}`);
+  return s * 1000;
+}
+
+function duration(flag: string, v: string | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  const ms = parseDuration(v);
+  if (ms === undefined || ms <= 0) throw new UsageError(`${flag} must be a duration such as 25m or 90s, not ${JSON.stringify(v)}`);
+  return ms;
+}
+
+function hookOptions(h: Record<string, string>, env: NodeJS.ProcessEnv): HookOptions {
+  const server = h["--api"] ?? inCluster(env);
+  if (!server) throw new UsageError("images hook runs inside the cluster (KUBERNETES_SERVICE_HOST is not set)", "run it as the chart's hook Job, or pass --api URL --token-file --ca-file");
+  if (!h["--pod-template"] || !h["--name-prefix"] || !h["--run-id"]) throw new UsageError("images hook needs --pod-template FILE, --name-prefix NAME and --run-id ID", "the chart's hook Job passes them");
+  let namespace = h["--pod-namespace"];
+  if (!namespace) {
+    try {
+      namespace = fs.readFileSync(`${SA_DIR}/namespace`, "utf8").trim();
+    } catch {
+      throw new UsageError("images hook needs --pod-namespace (no service account namespace file)");
+    }
+  }
+  return {
+    server, namespace, tokenFile: h["--token-file"] ?? `${SA_DIR}/token`, caFile: h["--ca-file"] ?? `${SA_DIR}/ca.crt`,
+    templateFile: h["--pod-template"], prefix: h["--name-prefix"], runId: h["--run-id"],
+    timeoutMs: duration("--timeout", h["--timeout"], 25 * 60_000), pollMs: duration("--poll-interval", h["--poll-interval"], 2000),
+  };
 }
 
 function parseArgs(argv: string[], env: NodeJS.ProcessEnv): Args | "help" {
   const [cmd, ...rest] = argv;
   if (!cmd || cmd === "--help" || cmd === "-h") return "help";
-  if (!["list", "export", "import", "push"].includes(cmd)) throw new UsageError(`unknown images command ${JSON.stringify(cmd)}`, "use list, export, import or push (download-package images --help)");
+  if (!["list", "export", "import", "push", "hook"].includes(cmd)) throw new UsageError(`unknown images command ${JSON.stringify(cmd)}`, "use list, export, import, push or hook (download-package images --help)");
   const arch = process.arch === "x64" ? "amd64" : process.arch;
   const a: Args = {
     cmd, values: [], manifests: [], images: [], json: false, mirrors: (env.BASE_IMAGE_MIRRORS ?? "").split(/[\s,]+/).filter(Boolean),
-    platform: `linux/${arch}`, runtime: "auto", namespace: "k8s.io", ctr: "ctr", policy: "continue", pullTimeout: Number(env.MIRROR_TIMEOUT ?? 60) * 1000, useLocal: false,
+    platform: `linux/${arch}`, runtime: "auto", namespace: "k8s.io", ctr: "ctr", policy: "continue", pullTimeout: pullTimeout(env), useLocal: false, hook: {},
   };
   const one: Record<string, (v: string) => void> = {
     "--values": (v) => a.values.push(v), "-f": (v) => a.values.push(v), "--manifests": (v) => a.manifests.push(v), "--image": (v) => a.images.push(v),
     "--out": (v) => (a.out = v), "--from": (v) => (a.from = v), "--mirrors": (v) => (a.mirrors = v.split(/[\s,]+/).filter(Boolean)),
     "--platform": (v) => (a.platform = v), "--runtime": (v) => (a.runtime = v), "--address": (v) => (a.address = v),
+    ...Object.fromEntries(HOOK_FLAGS.map((f) => [f, (v: string) => (a.hook[f] = v)])),
     "--namespace": (v) => (a.namespace = v), "--ctr": (v) => (a.ctr = v), "--policy": (v) => (a.policy = v), "--registry": (v) => (a.registry = v),
   };
   for (let i = 0; i < rest.length; i++) {
@@ -157,6 +202,8 @@ export async function runImages(argv: string[], env: NodeJS.ProcessEnv, out: (s:
     case "import":
       if (!a.from) throw new UsageError("images import needs --from DIR");
       return importImages({ ...a, from: a.from }, { out, log, signal });
+    case "hook":
+      return runHook(hookOptions(a.hook, env), { out, log, signal });
     default:
       if (!a.from || !a.registry) throw new UsageError("images push needs --from DIR and --registry HOST[:PORT][/PATH]");
       return pushImages({ from: a.from, registry: a.registry }, env, { out, log, signal });

@@ -61,6 +61,7 @@ interface Stub {
   deleted: string[];
   failOn: Set<string>;
   forbidNodes: boolean;
+  stuck: boolean;
   auth: string[];
   close(): Promise<void>;
 }
@@ -96,7 +97,7 @@ async function startApiStub(certs: ReturnType<typeof makeCerts>): Promise<Stub> 
       const items = [...stub.pods.values()].filter((p) => want.every(([k, v]) => p.body.metadata.labels[k] === v)).map((p) => {
         p.polls++;
         const fail = stub.failOn.has(p.body.spec.nodeName);
-        const status = p.polls < 2 ? { phase: "Running" } : fail
+        const status = p.polls < 2 || stub.stuck ? { phase: "Running" } : fail
           ? { phase: "Failed", containerStatuses: [{ state: { terminated: { exitCode: 8, message: "error: containerd at /run/runtime.sock does not answer" } } }] }
           : { phase: "Succeeded", containerStatuses: [{ state: { terminated: { exitCode: 0, message: "imported 3, skipped 0, failed 0 of 3" } } }] };
         return { ...p.body, status };
@@ -131,9 +132,9 @@ spec:
   });
   after(() => stub.close());
 
-  const hook = (runId: string) =>
+  const hook = (runId: string, onSpawn?: (pid: number) => void) =>
     runDp({}, ["images", "hook", "--api", stub.url, "--token-file", path.join(dir, "token"), "--ca-file", certs.caFile, "--pod-namespace", "apps",
-      "--pod-template", path.join(dir, "pod.yaml"), "--name-prefix", "rel-image-pull", "--run-id", runId, "--timeout", "20s", "--poll-interval", "100ms"], { timeoutMs: 40_000 });
+      "--pod-template", path.join(dir, "pod.yaml"), "--name-prefix", "rel-image-pull", "--run-id", runId, "--timeout", "20s", "--poll-interval", "100ms"], { timeoutMs: 40_000, onSpawn });
 
   it("one Pod bound by name to each selected node; cordoned, NotReady, untolerated and unmatched nodes are listed, not served", async () => {
     stub.nodes = [
@@ -172,6 +173,17 @@ spec:
     const r = await hook("3");
     assert.equal(r.code, 7, r.stdout + r.stderr);
     assert.match(r.stderr, /no node is selected/);
+  });
+
+  it("Pods that never finish: SIGTERM stops the controller within seconds, exit 143, the table printed", async () => {
+    stub.nodes = [node("node-a")];
+    stub.stuck = true;
+    let sent = 0;
+    const r = await hook("5", (pid) => setTimeout(() => ((sent = Date.now()), process.kill(pid, "SIGTERM")), 1500));
+    stub.stuck = false;
+    assert.equal(r.code, 143, r.stdout + r.stderr);
+    assert.ok(Date.now() - sent < 5000);
+    assert.match(r.stdout, /node-a\s+\S+\s+waiting\s+Running/);
   });
 
   it("RBAC refusing to list nodes: exit 8 with the API's answer", async () => {

@@ -7,11 +7,12 @@ import net from "node:net";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { docker, dockerMissing, standInBase } from "./helpers/docker.ts";
-import { pushTo, rmi } from "./helpers/images.ts";
+import { CONTAINERD, ctrIn, dropNamespace, pushTo, rmi } from "./helpers/images.ts";
 import { startRegistry, type Registry } from "./helpers/registry.ts";
 import { runDp, tmpdir } from "./helpers/run.ts";
 
 const BIG = `dp-sig-big:s${process.pid}`;
+const NS = `dp-sig-${process.pid}`;
 
 describe("signals stop images commands within seconds", { skip: dockerMissing() }, () => {
   let mirror: Registry;
@@ -37,6 +38,7 @@ describe("signals stop images commands within seconds", { skip: dockerMissing() 
     stall.close();
     await mirror.close();
     rmi(BIG);
+    dropNamespace(NS);
   });
 
   for (const [sig, code] of [["SIGTERM", 143], ["SIGINT", 130]] as const) {
@@ -67,5 +69,28 @@ describe("signals stop images commands within seconds", { skip: dockerMissing() 
     clearInterval(poll);
     assert.equal(r.code, 143, r.stdout + r.stderr);
     assert.deepEqual(fs.readdirSync(out), [], "no .tmp, no half archive");
+  });
+
+  it("SIGTERM during an import into containerd: exit 143 within seconds, no temporary image name left behind", async () => {
+    const out = tmpdir("dp-sig-imp-");
+    const exp = await runDp({ BASE_IMAGE_MIRRORS: mirror.host }, ["images", "export", "--out", out, "--image", BIG], { timeoutMs: 120_000 });
+    assert.equal(exp.code, 0, exp.stdout + exp.stderr);
+    const ctr = ctrIn(NS);
+    let sent = 0;
+    let pid = 0;
+    // Stop it once ctr is importing (its temporary index name exists), or after 3 s at the latest.
+    const started = Date.now();
+    const poll = setInterval(() => {
+      if (!pid || sent) return;
+      if (ctr("images", "ls", "-q").stdout.includes("download-package-import-") || Date.now() - started > 3000) {
+        sent = Date.now();
+        process.kill(pid, "SIGTERM");
+      }
+    }, 50);
+    const r = await runDp({}, ["images", "import", "--from", out, "--runtime", "containerd", "--address", CONTAINERD, "--namespace", NS], { onSpawn: (p) => (pid = p), timeoutMs: 60_000 });
+    clearInterval(poll);
+    assert.equal(r.code, 143, r.stdout + r.stderr);
+    assert.ok(Date.now() - sent < 5000, `stopped ${Date.now() - sent} ms after the signal`);
+    assert.doesNotMatch(ctr("images", "ls", "-q").stdout, /download-package-import-/);
   });
 });

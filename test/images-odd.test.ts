@@ -103,6 +103,15 @@ describe("odd files never stop or hang import and push", { skip: dockerMissing()
     }
   });
 
+  it("export into a directory whose index.json is damaged: exit 2 naming it, nothing overwritten", async () => {
+    const dir = tmpdir("dp-odd-out-");
+    fs.writeFileSync(path.join(dir, "index.json"), "[null]");
+    const r = await runDp({ BASE_IMAGE_MIRRORS: mirror.host }, ["images", "export", "--out", dir, "--image", A], { timeoutMs: 60_000 });
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stderr, /index\.json entry 0 lacks ref, file or id/);
+    assert.equal(fs.readFileSync(path.join(dir, "index.json"), "utf8"), "[null]");
+  });
+
   it("push: a symlink to /dev/zero is a failed row, no hang", async () => {
     const reg = await startRegistry();
     try {

@@ -8,14 +8,14 @@ import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { spawn } from "node:child_process";
 import { createGzip } from "node:zlib";
-import { AppError, ExitCode, SignalError, fromFsError } from "../errors.ts";
+import { AppError, ExitCode, SignalError, UsageError, fromFsError } from "../errors.ts";
 import { inspectArchive } from "./archive.ts";
 import { fileNameFor } from "./filename.ts";
 import { lastLine, run } from "./proc.ts";
 import { normalizeRef } from "./refs.ts";
 import { count, errorText, rowsTable, type Row } from "./report.ts";
 import { RuntimeUnreachable } from "./runtime.ts";
-import { INDEX, readIndex, readSums, sha256File, writeIndex, writeSums, type IndexEntry } from "./store.ts";
+import { FileProblem, INDEX, readIndex, readSums, sha256File, writeIndex, writeSums, type IndexEntry } from "./store.ts";
 import type { Io } from "./import.ts";
 
 export interface ExportOptions {
@@ -173,6 +173,16 @@ async function exportOne(ref: string, o: ExportOptions, st: State, io: Io): Prom
   return { ...row, result: "exported", detail: `${(entry.size / 1024 / 1024).toFixed(1)} MiB from ${source.from}${stale}` };
 }
 
+/** What an earlier run left in --out; unusable lists are a usage error, never silently overwritten. */
+function readState(dir: string): State {
+  try {
+    return { sums: readSums(dir), index: new Map(readIndex(dir).map((e) => [e.ref, e])) };
+  } catch (e) {
+    if (!(e instanceof FileProblem)) throw e;
+    throw new UsageError(`--out ${dir}: ${e.message}`, "export into a new directory, or remove the damaged SHA256SUMS/index.json (and the archives they listed)");
+  }
+}
+
 export async function exportImages(o: ExportOptions, io: Io): Promise<number> {
   const ping = await run("docker", ["version", "--format", "{{.Server.Version}}"], { signal: io.signal });
   if (ping.status !== 0) throw new RuntimeUnreachable(`Docker does not answer: ${lastLine(ping.stderr) || `exit ${ping.status}`}`, "export needs a running Docker engine (docker info)");
@@ -182,7 +192,7 @@ export async function exportImages(o: ExportOptions, io: Io): Promise<number> {
   } catch (e) {
     throw fromFsError(e, `--out ${o.out}`);
   }
-  const st: State = { sums: readSums(o.out), index: new Map(readIndex(o.out).map((e) => [e.ref, e])) };
+  const st = readState(o.out);
   const clash = collisions(o.refs, st.index);
   const rows: Row[] = [];
   try {

@@ -49,7 +49,13 @@ export async function readDirectory(dir: string, signal?: AbortSignal): Promise<
     problems.push({ image: "", file: INDEX, result: "failed", detail: errorText(e) });
   }
   const byFile = new Map(entries.map((e) => [e.file, e]));
-  const names = new Set(fs.readdirSync(dir).filter((f) => /\.tar(\.gz)?$/.test(f)));
+  let listing: string[];
+  try {
+    listing = fs.readdirSync(dir);
+  } catch (e) {
+    throw new UsageError(`cannot read ${dir}: ${(e as NodeJS.ErrnoException).code ?? e}`, "make the directory readable by this user");
+  }
+  const names = new Set(listing.filter((f) => /\.tar(\.gz)?$/.test(f)));
   for (const e of entries) names.add(e.file);
   const candidates = [...names].sort().map((file) => ({ file, entry: byFile.get(file) }));
   return { candidates, sums, problems };

@@ -133,4 +133,16 @@ describe("import checks content against the image ID recorded at export", { skip
     assert.match(r.stdout, new RegExp(`${fileOf(A)}\\s+failed\\s+the archive would also name docker.io/library/dp-trust-victim:${tag}: refused`));
     assert.equal(idIn(`docker.io/library/dp-trust-victim:${tag}`), undefined);
   });
+
+  it("index.json giving one file to two references (or one reference two files) is refused, naming both", async () => {
+    const dir = copyDir(out);
+    const index = JSON.parse(fs.readFileSync(path.join(dir, "index.json"), "utf8"));
+    index.push({ ...index.find((e: { ref: string }) => e.ref === full(A)), ref: "docker.io/library/hidden:1" });
+    fs.writeFileSync(path.join(dir, "index.json"), JSON.stringify(index));
+    resum(dir, "index.json");
+    const r = await dp(importArgs(dir));
+    assert.match(r.stdout, new RegExp(`${full(A)}\\s+${fileOf(A)}\\s+failed\\s+index.json also lists docker.io/library/hidden:1`));
+    assert.match(r.stdout, new RegExp(`docker.io/library/hidden:1\\s+${fileOf(A)}\\s+failed\\s+index.json also lists ${full(A)}`));
+    assert.doesNotMatch(r.stdout, new RegExp(`${fileOf(A)}\\s+(imported|skipped)`));
+  });
 });

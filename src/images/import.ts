@@ -51,6 +51,14 @@ async function importOne(rt: Runtime, dir: string, c: Candidate, sums: Map<strin
   }
 }
 
+/** One line: per image, and the unusable list files apart (they are not images). */
+function summary(rows: Row[]): string {
+  const images = rows.filter((r) => r.image !== "");
+  const lists = rows.filter((r) => r.image === "").map((r) => r.file);
+  const tail = lists.length ? `; ${lists.join(" and ")} unusable` : "";
+  return `imported ${count(images, "imported")}, skipped ${count(images, "skipped")}, failed ${count(images, "failed")} of ${images.length} on ${os.hostname()}${tail}\n`;
+}
+
 const short = (id: string) => id.replace(/^sha256:/, "sha256:").slice(0, 19);
 
 export async function importImages(o: ImportOptions, io: Io): Promise<number> {
@@ -66,11 +74,12 @@ export async function importImages(o: ImportOptions, io: Io): Promise<number> {
     }
   } finally {
     io.out(rowsTable(rows));
-    const n = d.candidates.length;
-    io.out(`imported ${count(rows, "imported")}, skipped ${count(rows, "skipped")}, failed ${count(rows, "failed")} of ${n} on ${os.hostname()}\n`);
+    io.out(summary(rows));
   }
   if (io.signal.aborted) throw io.signal.reason instanceof SignalError ? io.signal.reason : new SignalError("SIGTERM");
   const failed = count(rows, "failed");
-  if (failed && o.policy === "fail") throw new AppError(ExitCode.partial, `${failed} of ${d.candidates.length} images failed to import (policy fail)`, "see the table above");
+  const images = rows.filter((r) => r.image !== "");
+  const lists = failed - count(images, "failed") ? " (and the lists of the directory are unusable)" : "";
+  if (failed && o.policy === "fail") throw new AppError(ExitCode.partial, `${count(images, "failed")} of ${images.length} images failed to import${lists} (policy fail)`, "see the table above");
   return ExitCode.ok;
 }

@@ -48,7 +48,13 @@ export async function readDirectory(dir: string, signal?: AbortSignal): Promise<
     if (signal?.aborted) throw e;
     problems.push({ image: "", file: INDEX, result: "failed", detail: errorText(e) });
   }
-  const byFile = new Map(entries.map((e) => [e.file, e]));
+  // One file per reference and one reference per file: anything else would hide an image.
+  const clash = (e: IndexEntry) => entries.filter((o) => o !== e && (o.file === e.file || normalizeRef(o.ref) === normalizeRef(e.ref)));
+  for (const e of entries.filter((x) => clash(x).length)) {
+    problems.push({ image: e.ref, file: e.file, result: "failed", detail: `index.json also lists ${clash(e).map((o) => `${o.ref} (${o.file})`).join(", ")}: ambiguous, refused` });
+  }
+  const refused = new Set(problems.map((p) => p.file));
+  const byFile = new Map(entries.filter((e) => !clash(e).length).map((e) => [e.file, e]));
   let listing: string[];
   try {
     listing = fs.readdirSync(dir);
@@ -57,7 +63,7 @@ export async function readDirectory(dir: string, signal?: AbortSignal): Promise<
   }
   const names = new Set(listing.filter((f) => /\.tar(\.gz)?$/.test(f)));
   for (const e of entries) names.add(e.file);
-  const candidates = [...names].sort().map((file) => ({ file, entry: byFile.get(file) }));
+  const candidates = [...names].filter((f) => !refused.has(f)).sort().map((file) => ({ file, entry: byFile.get(file) }));
   return { candidates, sums, problems };
 }
 

@@ -76,7 +76,9 @@ async function pull(ref: string, o: ExportOptions, io: Io): Promise<Pulled> {
     // A digest reference cannot be re-tagged: it is saved under the source's digest reference.
     if (ref.includes("@")) return { name: s.ref, digest, from: s.label };
     if (s.ref !== normalizeRef(ref)) {
-      await run("docker", ["tag", s.ref, ref], { signal: io.signal });
+      // A failed tag would leave the old local image under REF: that must never be saved.
+      const tag = await run("docker", ["tag", s.ref, ref], { signal: io.signal });
+      if (tag.status !== 0) throw new Error(`docker tag ${s.ref} ${ref} failed: ${lastLine(tag.stderr)}`);
       await run("docker", ["rmi", s.ref], { signal: io.signal });
     }
     return { name: ref, digest, from: s.label };

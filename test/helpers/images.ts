@@ -16,7 +16,8 @@ export function ctrIn(namespace: string) {
 export function dropNamespace(namespace: string) {
   const ctr = ctrIn(namespace);
   const names = ctr("images", "ls", "-q").stdout.split("\n").filter(Boolean);
-  if (names.length) ctr("images", "rm", ...names);
+  // --sync: content and snapshots go now, so the namespace can go too.
+  if (names.length) ctr("images", "rm", "--sync", ...names);
   spawnSync("ctr", ["--address", CONTAINERD, "namespaces", "rm", namespace]);
 }
 

@@ -186,6 +186,19 @@ spec:
     assert.match(r.stdout, /node-a\s+\S+\s+waiting\s+Running/);
   });
 
+  it("a Pod template that is missing or a FIFO: exit 2, no hang; a CA that is missing: exit 8", async () => {
+    const fifo = path.join(dir, "fifo.yaml");
+    spawnSync("mkfifo", [fifo]);
+    for (const t of ["/nonexistent/pod.yaml", fifo]) {
+      const r = await runDp({}, ["images", "hook", "--api", stub.url, "--token-file", path.join(dir, "token"), "--ca-file", certs.caFile, "--pod-namespace", "apps", "--pod-template", t, "--name-prefix", "p", "--run-id", "1"], { timeoutMs: 20_000 });
+      assert.equal(r.code, 2, r.stdout + r.stderr);
+      assert.match(r.stderr, /--pod-template/);
+    }
+    const r = await runDp({}, ["images", "hook", "--api", stub.url, "--token-file", path.join(dir, "token"), "--ca-file", "/nonexistent/ca.crt", "--pod-namespace", "apps", "--pod-template", path.join(dir, "pod.yaml"), "--name-prefix", "p", "--run-id", "1"], { timeoutMs: 20_000 });
+    assert.equal(r.code, 8, r.stdout + r.stderr);
+    assert.match(r.stderr, /cannot read the API server's CA/);
+  });
+
   it("RBAC refusing to list nodes: exit 8 with the API's answer", async () => {
     stub.forbidNodes = true;
     const r = await hook("4");

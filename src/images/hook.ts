@@ -3,13 +3,13 @@
 // fails naming every node that did not get the images. Its Pods are kept after success (the
 // report), and replaced by the next run.
 
-import fs from "node:fs";
 import { parse } from "yaml";
 import { AppError, ExitCode, SignalError, UsageError } from "../errors.ts";
 import { exclusion, LABEL_HOOK, LABEL_RUN, labelValue, podFor, podName, verdict, type Node, type PodStatus, type PodTemplate } from "./hook-plan.ts";
 import type { Io } from "./import.ts";
 import { Kube, type KubeConfig } from "./kube.ts";
 import { table } from "./report.ts";
+import { readRegular } from "./store.ts";
 
 export interface HookOptions extends KubeConfig {
   namespace: string;
@@ -30,7 +30,7 @@ interface Target {
 function readTemplate(file: string): PodTemplate {
   let t: PodTemplate;
   try {
-    t = parse(fs.readFileSync(file, "utf8")) as PodTemplate;
+    t = parse(readRegular(file, 1 << 20)) as PodTemplate;
   } catch (e) {
     throw new UsageError(`--pod-template ${file}: ${(e as Error).message.split("\n")[0]}`, "the chart renders it into the hook's ConfigMap");
   }

@@ -2,9 +2,9 @@
 // account token and CA (in-cluster), nothing else. Any failure to talk to the API is a
 // KubeError (exit 8): the hook cannot know what reached which node.
 
-import fs from "node:fs";
 import https from "node:https";
 import { AppError, ExitCode } from "../errors.ts";
+import { readRegular } from "./store.ts";
 
 export const SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 
@@ -35,18 +35,18 @@ export class Kube {
     this.cfg = cfg;
     this.signal = signal;
     try {
-      this.ca = fs.readFileSync(cfg.caFile, "utf8");
+      this.ca = readRegular(cfg.caFile, 1 << 20);
     } catch (e) {
-      throw new KubeError(`cannot read the API server's CA ${cfg.caFile}: ${(e as NodeJS.ErrnoException).code ?? e}`, "run inside the cluster (the service account is mounted) or pass --ca-file");
+      throw new KubeError(`cannot read the API server's CA ${cfg.caFile}: ${(e as Error).message}`, "run inside the cluster (the service account is mounted) or pass --ca-file");
     }
   }
 
   async request<T>(method: string, path: string, body?: unknown): Promise<{ status: number; json: T }> {
     let token: string;
     try {
-      token = fs.readFileSync(this.cfg.tokenFile, "utf8").trim(); // re-read: the token is rotated
+      token = readRegular(this.cfg.tokenFile, 1 << 20).trim(); // re-read: the token is rotated
     } catch (e) {
-      throw new KubeError(`cannot read the service account token ${this.cfg.tokenFile}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+      throw new KubeError(`cannot read the service account token ${this.cfg.tokenFile}: ${(e as Error).message}`);
     }
     const data = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {

@@ -5,6 +5,7 @@
 
 import fs from "node:fs";
 import http from "node:http";
+import type { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { AppError, ExitCode } from "../errors.ts";
 import { lastLine, run } from "./proc.ts";
@@ -73,7 +74,7 @@ interface CtrOpts {
 
 export function containerd(o: CtrOpts): Runtime {
   const base = ["--address", o.address, "--namespace", o.namespace];
-  const ctr = (args: string[], input?: NodeJS.ReadableStream) => run(o.ctr, [...base, ...args], { signal: o.signal, input: input as never });
+  const ctr = (args: string[], input?: Readable) => run(o.ctr, [...base, ...args], { signal: o.signal, input });
   const content = async (digest: string) => {
     const r = await ctr(["content", "get", digest]);
     if (r.status !== 0) throw new Error(`ctr content get ${digest} failed: ${lastLine(r.stderr)}`);

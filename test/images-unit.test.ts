@@ -45,6 +45,11 @@ describe("runtime choice (item 5)", () => {
     assert.match(d!.why, /no containerd socket/);
     assert.equal(chooseRuntime("auto", undefined, has("/var/run/docker/containerd/containerd.sock")), undefined);
   });
+  it("cri-dockerd present: the kubelet uses Docker, even beside the system containerd Docker runs on", () => {
+    const d = chooseRuntime("auto", undefined, has("/run/cri-dockerd.sock", "/run/containerd/containerd.sock", "/var/run/docker.sock"));
+    assert.deepEqual([d?.kind, d?.address], ["docker", "/var/run/docker.sock"]);
+    assert.match(d!.why, /cri-dockerd/);
+  });
   it("--runtime docker defaults to Docker's socket; --address alone is judged by its name", () => {
     assert.equal(chooseRuntime("docker", undefined, has())?.address, "/var/run/docker.sock");
     assert.equal(chooseRuntime("auto", "/host/run/docker.sock", has())?.kind, "docker");

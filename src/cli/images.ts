@@ -29,8 +29,8 @@ export const IMAGES_HELP = `Usage: download-package images COMMAND [options]
           verify each file (SHA256SUMS, index.json, the image ID inside the archive), skip images the
           runtime already holds with the same image ID, import the rest, check the runtime then holds
           that image ID under the reference, print a table; policy continue (default) exits 0 even
-          when some failed. auto: /run/containerd/containerd.sock, /run/k3s/containerd/containerd.sock,
-          then /var/run/docker.sock
+          when some failed. auto: Docker when /run/cri-dockerd.sock exists, else
+          /run/containerd/containerd.sock, /run/k3s/containerd/containerd.sock, then /var/run/docker.sock
   push    --from DIR --registry HOST[:PORT][/PATH]
           (REGISTRY_USERNAME with REGISTRY_PASSWORD_FILE or REGISTRY_PASSWORD, or an existing docker login)
           verify, load, tag and push every image into a private registry; prints digests

@@ -33,6 +33,7 @@ export class RuntimeUnreachable extends AppError {
  * private containerd (/var/run/docker/containerd) is never one: Docker does not see what it holds. */
 export const CONTAINERD_SOCKETS = ["/run/containerd/containerd.sock", "/run/k3s/containerd/containerd.sock"];
 export const DOCKER_SOCKET = "/var/run/docker.sock";
+export const CRI_DOCKERD_SOCKET = "/run/cri-dockerd.sock";
 
 export interface Choice {
   kind: "containerd" | "docker";
@@ -48,6 +49,8 @@ export function chooseRuntime(wanted: string, address: string | undefined, isSoc
     return found ? { kind: "containerd", address: found, why: address ? "--runtime containerd --address" : `--runtime containerd, found ${found}` } : undefined;
   }
   if (address) return { kind: isDockerPath(address) ? "docker" : "containerd", address, why: "--address" };
+  // cri-dockerd means the kubelet talks to Docker, even where Docker runs on the system containerd.
+  if (isSocket(CRI_DOCKERD_SOCKET) && isSocket(DOCKER_SOCKET)) return { kind: "docker", address: DOCKER_SOCKET, why: `auto: ${CRI_DOCKERD_SOCKET} found, the kubelet uses Docker` };
   const c = CONTAINERD_SOCKETS.find(isSocket);
   if (c) return { kind: "containerd", address: c, why: `auto: ${c} is the kubelet's containerd` };
   if (isSocket(DOCKER_SOCKET)) return { kind: "docker", address: DOCKER_SOCKET, why: `auto: no containerd socket (${CONTAINERD_SOCKETS.join(", ")}), ${DOCKER_SOCKET} found` };

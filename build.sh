@@ -33,7 +33,7 @@ Options:
   --help      this text
 
 Exit codes: 0 ok, 2 usage, 3 base image not found, 4 saved tar checksum mismatch,
-5 saved tar unusable, 6 build failed, 7 login or push failed.
+5 saved tar unusable, 6 build failed, 7 login or push failed, 8 no Docker engine answers.
 TXT
 }
 
@@ -65,10 +65,19 @@ fi
 if [[ -n ${REGISTRY_PASSWORD_FILE:-} && ! -r $REGISTRY_PASSWORD_FILE ]]; then
   die 2 "REGISTRY_PASSWORD_FILE $REGISTRY_PASSWORD_FILE is not readable" "fix the path"
 fi
+# Docker's reference grammar: lower-case path components, a tag of at most 128 word characters.
+[[ $IMAGE_NAME =~ ^[a-z0-9]+([._-]+[a-z0-9]+)*(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$ ]] ||
+  die 2 "IMAGE_NAME '$IMAGE_NAME' is not a valid image name" "use lower-case letters, digits, '.', '_', '-' and '/', e.g. IMAGE_NAME=team/package-init-container"
+[[ $IMAGE_TAG =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] ||
+  die 2 "IMAGE_TAG '$IMAGE_TAG' is not a valid tag" "use letters, digits, '_', '.', '-' (at most 128), e.g. IMAGE_TAG=1.2.3"
 remote_ref=""
 [[ -n ${PRIVATE_REGISTRY:-} ]] && remote_ref="${PRIVATE_REGISTRY%/}/$IMAGE_NAME:$IMAGE_TAG"
 
 log "image $local_ref${remote_ref:+ and $remote_ref}, base $BASE_IMAGE, push $PUSH_TO_REGISTRY"
+
+if [[ $DRY_RUN != true ]] && ! docker_err=$(docker version --format '{{.Server.Version}}' 2>&1 >/dev/null); then
+  die 8 "no Docker engine answers: $(tail -n1 <<<"$docker_err")" "start dockerd (or set DOCKER_HOST) and run again"
+fi
 
 # 1. The executable and dist/rootfs.
 if [[ ! -d node_modules ]]; then run npm ci --no-audit --no-fund; fi
@@ -85,12 +94,15 @@ if [[ $DRY_RUN == true ]]; then
 else
   ensure_base_image "$BASE_IMAGE"
 fi
+# A digest-pinned base may be known here only by its mirror's name or its image ID: build FROM that.
+build_base=$BASE_IMAGE
+[[ $BASE_IMAGE == *@sha256:* && -n ${BASE_IMAGE_ID:-} ]] && build_base=$BASE_IMAGE_ID
 
 # 3. Build and tag. Labels carry no secrets; no build argument does.
 revision=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 source_url=$(git config --get remote.origin.url 2>/dev/null | sed -E 's#//[^/@]*@#//#' || true)
 created=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-build_args=(--build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "VERSION=$version" --build-arg "REVISION=$revision"
+build_args=(--build-arg "BASE_IMAGE=$build_base" --build-arg "VERSION=$version" --build-arg "REVISION=$revision"
   --build-arg "SOURCE=${source_url:-unknown}" --build-arg "CREATED=$created")
 if [[ $DRY_RUN == true ]]; then
   run docker build "${build_args[@]}" -t "$local_ref" .

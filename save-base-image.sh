@@ -31,11 +31,18 @@ for ref in "$@"; do
     log "$ref is already saved in $out (checksum valid): skipped"
     continue
   fi
-  if ! image_present "$ref"; then
+  BASE_IMAGE_ID=""
+  if image_present "$ref"; then
+    BASE_IMAGE_ID=$(image_id "$ref")
+  else
     pull_from_mirrors "$ref" || die 3 "cannot pull $ref from any mirror" "check BASE_IMAGE_MIRRORS and the network"
   fi
+  # A digest-pinned image is saved by its image ID (it has no tag to save it under).
+  what=$ref
+  [[ $ref == *@* ]] && what=$BASE_IMAGE_ID
   log "saving $ref to $out"
-  docker save "$ref" | gzip -6 >"$out.tmp"
+  trap 'rm -f "$out.tmp"' EXIT
+  docker save "$what" | gzip -6 >"$out.tmp"
   mv "$out.tmp" "$out"
   (cd "$BASE_IMAGES_DIR" && sha256sum "$(basename "$out")" >"$(basename "$out").sha256")
   log "saved $out ($(du -h "$out" | cut -f1)), sha256 $(cut -d' ' -f1 "$out.sha256")"

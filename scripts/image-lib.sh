@@ -27,10 +27,12 @@ run() {
 # Mirror lists are space or comma separated.
 split_list() { tr ',' ' ' <<<"${1:-}" | xargs -n1 2>/dev/null || true; }
 
-# image_parts REF -> prints "REGISTRY REPOSITORY TAG" (registry empty for Docker Hub).
+# image_parts REF -> prints "REGISTRY REPOSITORY TAG DIGEST" (registry empty for Docker Hub shown as -,
+# tag latest when neither tag nor digest is given, digest - when none).
 image_parts() {
-  local ref=$1 registry="" rest tag
+  local ref=$1 registry="" rest tag="" digest=-
   rest=${ref%@*}
+  [[ $ref == *@* ]] && digest=${ref#*@}
   local first=${rest%%/*}
   if [[ $rest == */* && ($first == *.* || $first == *:* || $first == localhost) ]]; then
     registry=$first
@@ -39,49 +41,63 @@ image_parts() {
   if [[ ${rest##*/} == *:* ]]; then
     tag=${rest##*:}
     rest=${rest%:*}
-  else
+  elif [[ $digest == - ]]; then
     tag=latest
   fi
   [[ -z $registry && $rest != */* ]] && rest="library/$rest"
-  printf '%s %s %s\n' "${registry:--}" "$rest" "$tag"
+  printf '%s %s %s %s\n' "${registry:--}" "$rest" "${tag:--}" "$digest"
 }
 
-# tar_basename REF -> the file name (without extension) under base-images/: <name>_<tag>
+# tar_basename REF -> the file name (without extension) under base-images/: <name>_<tag>, with
+# @sha256-<hex> added for a digest-pinned reference.
 tar_basename() {
-  local _reg repo tag
-  read -r _reg repo tag < <(image_parts "$1")
+  local _reg repo tag digest
+  read -r _reg repo tag digest < <(image_parts "$1")
   repo=${repo#library/}
-  printf '%s_%s\n' "${repo//\//_}" "$tag"
+  local out=${repo//\//_}
+  [[ $tag != - ]] && out+="_$tag"
+  [[ $digest != - ]] && out+="@${digest/:/-}"
+  printf '%s\n' "$out"
+}
+
+# path_in_mirror REF -> repository[:tag] or repository@digest: a pinned digest is always what is pulled.
+path_in_mirror() {
+  local _reg repo tag digest
+  read -r _reg repo tag digest < <(image_parts "$1")
+  if [[ $digest != - ]]; then printf '%s@%s\n' "$repo" "$digest"; else printf '%s:%s\n' "$repo" "$tag"; fi
 }
 
 image_present() { docker image inspect "$1" >/dev/null 2>&1; }
 
 # pull_from_mirrors REF: try each registry of BASE_IMAGE_MIRRORS in order (each under
-# MIRROR_TIMEOUT seconds); the pulled image is re-tagged to REF. With no mirrors set, REF
-# is pulled from where it names.
+# MIRROR_TIMEOUT seconds); the pulled image is re-tagged to REF (a digest-pinned REF cannot be
+# tagged: BASE_IMAGE_ID names it). With no mirrors set, REF is pulled from where it names.
 pull_from_mirrors() {
-  local ref=$1 _reg repo tag mirror candidate
-  read -r _reg repo tag < <(image_parts "$ref")
+  local ref=$1 path mirror candidate
+  path=$(path_in_mirror "$ref")
   local mirrors
   mirrors=$(split_list "${BASE_IMAGE_MIRRORS:-}")
   if [[ -z $mirrors ]]; then
     log "no BASE_IMAGE_MIRRORS: pulling $ref directly"
-    timeout "$MIRROR_TIMEOUT" docker pull -q "$ref" >/dev/null 2>&1 && return 0
+    timeout "$MIRROR_TIMEOUT" docker pull -q "$ref" >/dev/null 2>&1 && { BASE_IMAGE_ID=$(image_id "$ref"); return 0; }
     log "pulling $ref failed"
     return 1
   fi
   for mirror in $mirrors; do
-    candidate="${mirror%/}/$repo:$tag"
+    candidate="${mirror%/}/$path"
     log "trying mirror $mirror ($candidate)"
     if timeout "$MIRROR_TIMEOUT" docker pull -q "$candidate" >/dev/null 2>&1; then
-      docker tag "$candidate" "$ref"
+      [[ $ref == *@* ]] || docker tag "$candidate" "$ref"
+      BASE_IMAGE_ID=$(image_id "$candidate")
       log "pulled $ref from mirror $mirror"
       return 0
     fi
-    log "mirror $mirror: not reachable, or it does not have $repo:$tag"
+    log "mirror $mirror: not reachable, or it does not have $path"
   done
   return 1
 }
+
+image_id() { docker image inspect --format '{{.Id}}' "$1"; }
 
 # saved_tar REF -> path of base-images/<name>_<tag>.tar or .tar.gz, if one exists.
 saved_tar() {
@@ -110,7 +126,15 @@ load_saved() {
   file=$(saved_tar "$ref") || return 1
   verify_tar "$file"
   log "loading $ref from $file"
-  docker load -q -i "$file" >/dev/null || die 5 "docker load failed for $file" "the tar is not a docker save archive: run save-base-image.sh again"
+  local loaded
+  loaded=$(docker load -q -i "$file") || die 5 "docker load failed for $file" "the tar is not a docker save archive: run save-base-image.sh again"
+  if [[ $ref == *@* ]]; then
+    # A digest-pinned image is saved without a name: use the image ID the load reports.
+    BASE_IMAGE_ID=$(sed -n 's/^Loaded image ID: //p' <<<"$loaded" | tail -n1)
+    [[ -n $BASE_IMAGE_ID ]] || BASE_IMAGE_ID=$(image_id "$(sed -n 's/^Loaded image: //p' <<<"$loaded" | tail -n1)")
+    [[ -n $BASE_IMAGE_ID ]] || die 5 "$file did not load an image" "save it with: ./save-base-image.sh $ref"
+    return 0
+  fi
   image_present "$ref" || die 5 "$file does not contain $ref" "save it with: ./save-base-image.sh $ref"
 }
 
@@ -118,6 +142,7 @@ load_saved() {
 ensure_base_image() {
   local ref=$1
   if image_present "$ref"; then
+    BASE_IMAGE_ID=$(image_id "$ref")
     log "base image $ref is present locally"
     return 0
   fi

@@ -11,6 +11,8 @@ export const ExitCode = {
   localIO: 6,
   /** images commands: some images failed (the others were processed). */
   partial: 7,
+  /** images commands: the container runtime (Docker, containerd, ctr) cannot be reached or used. */
+  runtime: 8,
 } as const;
 
 export class AppError extends Error {

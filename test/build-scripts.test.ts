@@ -184,4 +184,47 @@ describe("build.sh and save-base-image.sh", { skip: dockerMissing() }, () => {
     const r = await build({ BASE_IMAGE: ref, BASE_IMAGE_MIRRORS: `127.0.0.1:${deadPort}`, BASE_IMAGES_DIR: dir, IMAGE_NAME: imageName(), PUSH_TO_REGISTRY: "false" });
     assert.equal(r.status, 0, r.stderr);
   });
+
+  it("an invalid IMAGE_NAME or IMAGE_TAG is a usage error (exit 2) before anything is built", async () => {
+    for (const env of [{ IMAGE_NAME: "Bad Name" }, { IMAGE_NAME: imageName(), IMAGE_TAG: "no:colons" }] as Record<string, string>[]) {
+      const r = await build({ BASE_IMAGE: base(false), PUSH_TO_REGISTRY: "false", ...env });
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, /is not a valid (image name|tag)/);
+      assert.doesNotMatch(r.stderr, /base image/);
+    }
+  });
+
+  it("no Docker engine: says so, exit 8, and does not blame the base image", async () => {
+    const r = await build({ BASE_IMAGE: base(false), IMAGE_NAME: imageName(), PUSH_TO_REGISTRY: "false", DOCKER_HOST: "unix:///nonexistent/docker.sock" });
+    assert.equal(r.status, 8, r.stderr);
+    assert.match(r.stderr, /no Docker engine answers/);
+    assert.doesNotMatch(r.stderr, /base image .* is not present/);
+  });
+
+  it("save-base-image.sh keeps a pinned digest: pulls that digest through the mirror, and build.sh builds on it offline", async () => {
+    // An image of this test's own (never the shared stand-in's ID, which other tests use).
+    const ref = `dp-pinned-${process.pid}:p${++n}`;
+    docker(["build", "-q", "-t", ref, "-"], { input: `FROM ${standInBase()}\nLABEL pinned=${ref}\n` });
+    const id = JSON.parse(docker(["image", "inspect", ref]))[0].Id;
+    docker(["tag", ref, `${holder.host}/library/${ref}`]);
+    const digest = /digest: (sha256:[0-9a-f]{64})/.exec(docker(["push", `${holder.host}/library/${ref}`]))![1];
+    docker(["rmi", ref, `${holder.host}/library/${ref}`]);
+    const pinned = `${ref.split(":")[0]}@${digest}`;
+    const dir = tmpdir("dp-base-images-");
+    const env = { ...process.env, BASE_IMAGES_DIR: dir, BASE_IMAGE_MIRRORS: holder.host };
+    const r = await exec("bash", [path.join(ROOT, "save-base-image.sh"), pinned], { env });
+    assert.equal(r.status, 0, r.stderr);
+    const file = path.join(dir, `${ref.split(":")[0]}@${digest.replace(":", "-")}.tar.gz`);
+    assert.ok(fs.existsSync(file), fs.readdirSync(dir).join(", "));
+    assert.doesNotMatch(r.stderr, /:latest/);
+    spawnSync("docker", ["rmi", `${holder.host}/library/${pinned}`]);
+    assert.notEqual(spawnSync("docker", ["image", "inspect", id]).status, 0, "the pinned image is gone before the offline build");
+    const name = imageName();
+    const b = await build({ BASE_IMAGE: pinned, BASE_IMAGE_MIRRORS: `127.0.0.1:${deadPort}`, BASE_IMAGES_DIR: dir, IMAGE_NAME: name, PUSH_TO_REGISTRY: "false" });
+    assert.equal(b.status, 0, b.stderr);
+    const layers = JSON.parse(docker(["image", "inspect", `${name}:0.1.0`]))[0].RootFS.Layers as string[];
+    const baseLayers = JSON.parse(docker(["image", "inspect", id]))[0].RootFS.Layers as string[];
+    assert.deepEqual(layers.slice(0, baseLayers.length), baseLayers, "built on the pinned image");
+    made.push(id);
+  });
 });

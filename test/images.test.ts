@@ -115,7 +115,7 @@ spec:
     spawnSync("docker", ["rmi", "-f", ...NAMES]);
     const r = await dp(["images", "import", "--from", dir, "--runtime", "docker"]);
     assert.equal(r.status, 0, r.stdout + r.stderr);
-    assert.match(r.stdout, new RegExp(`${FULL[1]}\\s+${bad}\\s+failed\\s+docker load failed`));
+    assert.match(r.stdout, new RegExp(`${FULL[1]}\\s+${bad}\\s+failed\\s+not an image archive`));
     assert.equal((r.stdout.match(/ imported /g) ?? []).length, 2, r.stdout);
     for (const n of [NAMES[0], NAMES[2]]) docker(["image", "inspect", n]);
     const strict = await dp(["images", "import", "--from", dir, "--runtime", "docker", "--policy", "fail"]);

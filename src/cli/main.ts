@@ -52,7 +52,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   let deadline: NodeJS.Timeout | undefined;
   try {
     if (argv[0] === "images") {
-      return await runImages(argv.slice(1), env, (s) => process.stdout.write(s), (s) => log.info(s));
+      return await runImages(argv.slice(1), env, (s) => process.stdout.write(s), (s) => log.info(s), ac.signal);
     }
     if (argv[0] === "package") {
       return await runPackage(argv.slice(1), { env, signal: ac.signal, out: (s) => process.stdout.write(s), useLogger: (l) => (log = l) });

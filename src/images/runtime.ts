@@ -1,65 +1,165 @@
 // The two places images can go on a node: containerd (through `ctr`, the node's own
-// binary) or Docker (through its Engine API on the socket: no docker CLI needed).
+// binary) or Docker (through its Engine API on the socket: no docker CLI needed). Both answer
+// the same question, "which image ID does this reference name here?", so import can compare
+// what the runtime holds with what was exported, before and after loading.
 
 import fs from "node:fs";
 import http from "node:http";
+import type { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
+import { AppError, ExitCode } from "../errors.ts";
 import { lastLine, run } from "./proc.ts";
+import { regularStream } from "./store.ts";
 
 export interface Runtime {
   name: string;
-  has(ref: string): Promise<boolean>;
-  load(file: string): Promise<void>;
+  /** Throws RuntimeUnreachable when the runtime cannot be used at all. */
+  ping(): Promise<void>;
+  /** The image ID (config digest) the reference names in the runtime, or undefined. */
+  idOf(ref: string): Promise<string | undefined>;
+  /** Load the archive and make `ref` name its image (the archive was checked to hold exactly `id`). */
+  load(file: string, ref: string, id: string): Promise<void>;
 }
 
-export const CONTAINERD_SOCKETS = ["/run/containerd/containerd.sock", "/run/k3s/containerd/containerd.sock", "/var/run/docker/containerd/containerd.sock"];
-export const DOCKER_SOCKET = "/var/run/docker.sock";
+/** The runtime cannot be reached or used: nothing can be imported on this node. */
+export class RuntimeUnreachable extends AppError {
+  constructor(message: string, hint: string) {
+    super(ExitCode.runtime, message, hint);
+    this.name = "RuntimeUnreachable";
+  }
+}
 
-export function containerd(address: string, namespace: string, ctr: string): Runtime {
-  let names: Set<string> | undefined;
-  const base = ["--address", address, "--namespace", namespace];
+/** Where a node's kubelet finds its runtime, in the order auto-detection tries them. Docker's own
+ * private containerd (/var/run/docker/containerd) is never one: Docker does not see what it holds. */
+export const CONTAINERD_SOCKETS = ["/run/containerd/containerd.sock", "/run/k3s/containerd/containerd.sock"];
+export const DOCKER_SOCKET = "/var/run/docker.sock";
+export const CRI_DOCKERD_SOCKET = "/run/cri-dockerd.sock";
+
+export interface Choice {
+  kind: "containerd" | "docker";
+  address: string;
+  why: string;
+}
+
+/** Pure: which runtime to use, given what exists on the node. */
+export function chooseRuntime(wanted: string, address: string | undefined, isSocket: (p: string) => boolean): Choice | undefined {
+  if (wanted === "docker") return { kind: "docker", address: address ?? DOCKER_SOCKET, why: "--runtime docker" };
+  if (wanted === "containerd") {
+    const found = address ?? CONTAINERD_SOCKETS.find(isSocket);
+    return found ? { kind: "containerd", address: found, why: address ? "--runtime containerd --address" : `--runtime containerd, found ${found}` } : undefined;
+  }
+  if (address) return { kind: isDockerPath(address) ? "docker" : "containerd", address, why: "--address" };
+  // cri-dockerd means the kubelet talks to Docker, even where Docker runs on the system containerd.
+  if (isSocket(CRI_DOCKERD_SOCKET) && isSocket(DOCKER_SOCKET)) return { kind: "docker", address: DOCKER_SOCKET, why: `auto: ${CRI_DOCKERD_SOCKET} found, the kubelet uses Docker` };
+  const c = CONTAINERD_SOCKETS.find(isSocket);
+  if (c) return { kind: "containerd", address: c, why: `auto: ${c} is the kubelet's containerd` };
+  if (isSocket(DOCKER_SOCKET)) return { kind: "docker", address: DOCKER_SOCKET, why: `auto: no containerd socket (${CONTAINERD_SOCKETS.join(", ")}), ${DOCKER_SOCKET} found` };
+  return undefined;
+}
+
+const isDockerPath = (p: string) => /docker\.sock$/.test(p);
+
+export function isSocket(p: string): boolean {
+  try {
+    return fs.statSync(p).isSocket();
+  } catch {
+    return false;
+  }
+}
+
+interface CtrOpts {
+  address: string;
+  namespace: string;
+  ctr: string;
+  platform: string;
+  signal?: AbortSignal;
+}
+
+export function containerd(o: CtrOpts): Runtime {
+  const base = ["--address", o.address, "--namespace", o.namespace];
+  const ctr = (args: string[], input?: Readable) => run(o.ctr, [...base, ...args], { signal: o.signal, input });
+  const content = async (digest: string) => {
+    const r = await ctr(["content", "get", digest]);
+    if (r.status !== 0) throw new Error(`ctr content get ${digest} failed: ${lastLine(r.stderr)}`);
+    return JSON.parse(r.stdout) as { mediaType?: string; manifests?: { digest: string; platform?: { os: string; architecture: string } }[]; config?: { digest: string } };
+  };
+  const [os, arch] = o.platform.split("/");
   return {
-    name: `containerd (${address}, namespace ${namespace})`,
-    async has(ref) {
-      if (!names) {
-        const r = await run(ctr, [...base, "images", "ls", "-q"]);
-        if (r.status !== 0) throw new Error(`ctr images ls failed: ${lastLine(r.stderr)}`);
-        names = new Set(r.stdout.split("\n").map((s) => s.trim()).filter(Boolean));
-      }
-      return names.has(ref);
+    name: `containerd (${o.address}, namespace ${o.namespace})`,
+    async ping() {
+      const r = await ctr(["version"]);
+      if (r.status === 127) throw new RuntimeUnreachable(`cannot run ${o.ctr}: ${lastLine(r.stderr)}`, "mount the node's ctr binary and pass --ctr PATH");
+      if (r.status !== 0 || !/Server:/.test(r.stdout)) throw new RuntimeUnreachable(`containerd at ${o.address} does not answer: ${lastLine(r.stderr) || `ctr exit ${r.status}`}`, "mount the runtime's socket and pass --address (the chart does)");
     },
-    async load(file) {
-      // ctr import wants a plain tar: decompress on the way in.
-      const input = file.endsWith(".gz") ? fs.createReadStream(file).pipe(createGunzip()) : fs.createReadStream(file);
-      const r = await run(ctr, [...base, "images", "import", "-"], { input });
-      if (r.status !== 0) throw new Error(`ctr import failed: ${lastLine(r.stderr) || `exit ${r.status}`}`);
-      names = undefined;
+    async idOf(ref) {
+      const r = await ctr(["images", "ls"]);
+      if (r.status !== 0) throw new Error(`ctr images ls failed: ${lastLine(r.stderr)}`);
+      const line = r.stdout.split("\n").slice(1).map((l) => l.trim().split(/\s+/)).find((f) => f[0] === ref);
+      if (!line) return undefined;
+      let doc = await content(line[2]);
+      if (doc.manifests) {
+        const m = doc.manifests.find((x) => x.platform?.os === os && x.platform?.architecture === arch) ?? (doc.manifests.length === 1 ? doc.manifests[0] : undefined);
+        if (!m) return undefined;
+        doc = await content(m.digest);
+      }
+      return doc.config?.digest;
+    },
+    async load(file, ref) {
+      // ctr import wants a plain tar: decompress on the way in. The archive's index is kept under a
+      // name of our own, then the reference is pointed at it: digest references have no name in the archive.
+      const tmp = `download-package-import-${process.pid}-${Date.now()}`;
+      const input = file.endsWith(".gz") ? regularStream(file).pipe(createGunzip()) : regularStream(file);
+      const r = await ctr(["images", "import", "--index-name", tmp, "-"], input);
+      try {
+        if (r.status !== 0) throw new Error(`ctr import failed: ${lastLine(r.stderr) || `exit ${r.status}`}`);
+        const t = await ctr(["images", "tag", "--force", tmp, ref]);
+        if (t.status !== 0) throw new Error(`ctr images tag ${ref} failed: ${lastLine(t.stderr)}`);
+      } finally {
+        await run(o.ctr, [...base, "images", "rm", tmp]);
+      }
     },
   };
 }
 
-function dockerApi(socket: string, method: string, path: string, body?: fs.ReadStream): Promise<{ status: number; text: string }> {
+function dockerApi(socket: string, method: string, path: string, body?: NodeJS.ReadableStream, signal?: AbortSignal): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath: socket, method, path, headers: body ? { "content-type": "application/x-tar" } : {} }, (res) => {
+    const req = http.request({ socketPath: socket, method, path, signal, headers: body ? { "content-type": "application/x-tar" } : {} }, (res) => {
       let text = "";
       res.on("data", (d) => (text += d));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
     });
     req.on("error", reject);
-    if (body) body.pipe(req);
-    else req.end();
+    if (body) {
+      body.on("error", (e) => req.destroy(e));
+      body.pipe(req);
+    } else req.end();
   });
 }
 
-export function docker(socket: string): Runtime {
+export function docker(socket: string, signal?: AbortSignal): Runtime {
+  const api = (method: string, p: string, body?: NodeJS.ReadableStream) => dockerApi(socket, method, p, body, signal);
   return {
     name: `docker (${socket})`,
-    async has(ref) {
-      return (await dockerApi(socket, "GET", `/images/${encodeURIComponent(ref)}/json`)).status === 200;
+    async ping() {
+      try {
+        const r = await api("GET", "/_ping");
+        if (r.status !== 200) throw new Error(`HTTP ${r.status}`);
+      } catch (e) {
+        if (signal?.aborted) throw e;
+        throw new RuntimeUnreachable(`Docker at ${socket} does not answer: ${(e as Error).message}`, "mount the Docker socket and pass --address, or use --runtime containerd");
+      }
     },
-    async load(file) {
+    async idOf(ref) {
+      if (ref.includes("@")) return undefined; // docker load keeps no repository digest: never present by digest
+      const r = await api("GET", `/images/${encodeURIComponent(ref)}/json`);
+      if (r.status === 404) return undefined;
+      if (r.status !== 200) throw new Error(`docker image inspect ${ref}: HTTP ${r.status}`);
+      return (JSON.parse(r.text) as { Id: string }).Id;
+    },
+    async load(file, ref, id) {
+      if (ref.includes("@")) throw new Error("Docker cannot name an image by digest from an archive (docker load keeps no repository digest): import into containerd, or push to a registry");
       // docker load takes .tar and .tar.gz alike.
-      const r = await dockerApi(socket, "POST", "/images/load?quiet=1", fs.createReadStream(file));
+      const r = await api("POST", "/images/load?quiet=1", regularStream(file));
       const err = r.text.split("\n").map((l) => {
         try {
           return (JSON.parse(l) as { error?: string }).error;
@@ -68,6 +168,16 @@ export function docker(socket: string): Runtime {
         }
       }).find(Boolean);
       if (r.status !== 200 || err) throw new Error(`docker load failed: ${err ?? `HTTP ${r.status}`}`);
+      // The archive's own tag may differ in spelling (nginx:1.25 for docker.io/library/nginx:1.25): name it exactly.
+      const [repo, tag] = splitTag(ref);
+      const t = await api("POST", `/images/${encodeURIComponent(id)}/tag?repo=${encodeURIComponent(repo)}&tag=${encodeURIComponent(tag)}&force=1`);
+      if (t.status !== 201 && t.status !== 200) throw new Error(`docker tag ${ref}: HTTP ${t.status} ${t.text.trim()}`);
     },
   };
+}
+
+export function splitTag(ref: string): [string, string] {
+  const slash = ref.lastIndexOf("/");
+  const colon = ref.lastIndexOf(":");
+  return colon > slash ? [ref.slice(0, colon), ref.slice(colon + 1)] : [ref, "latest"];
 }

@@ -1,0 +1,101 @@
+// `images push`: every verified file loaded into the local Docker, tagged for the private
+// registry, pushed, and the target tag removed again. The password reaches docker only on
+// stdin, in a throw-away Docker config.
+
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { AppError, ExitCode, SignalError, UsageError } from "../errors.ts";
+import { pathInRegistry } from "./export.ts";
+import type { Io } from "./import.ts";
+import { lastLine, run } from "./proc.ts";
+import { count, errorText, rowsTable, type Row } from "./report.ts";
+import { RuntimeUnreachable } from "./runtime.ts";
+import { FileProblem, readRegular } from "./store.ts";
+import { readDirectory, verifyFile, type Candidate } from "./verify.ts";
+
+export interface PushOptions {
+  from: string;
+  registry: string;
+}
+
+/** The password: REGISTRY_PASSWORD_FILE (its content minus trailing newlines, as build.sh reads it) or REGISTRY_PASSWORD. */
+export function registryPassword(env: NodeJS.ProcessEnv): string | undefined {
+  const file = env.REGISTRY_PASSWORD_FILE;
+  if (!file) return env.REGISTRY_PASSWORD;
+  try {
+    return readRegular(file, 1 << 20).replace(/\n+$/, "");
+  } catch (e) {
+    const why = e instanceof FileProblem ? e.message : errorText(e);
+    throw new UsageError(`REGISTRY_PASSWORD_FILE ${file}: ${why}`, "point REGISTRY_PASSWORD_FILE at a readable file holding the password");
+  }
+}
+
+/** REGISTRY/<path>:<tag>; a digest-only reference gets the tag sha256-<hex> (a registry needs a tag to push). */
+export function targetFor(registry: string, ref: string): string {
+  const p = pathInRegistry(ref);
+  const [nameTag, digest] = p.split("@");
+  const hasTag = nameTag.lastIndexOf(":") > nameTag.lastIndexOf("/");
+  return `${registry.replace(/\/$/, "")}/${nameTag}${hasTag ? "" : `:${digest.replace(":", "-")}`}`;
+}
+
+async function pushOne(dir: string, c: Candidate, sums: Map<string, string>, o: PushOptions, env: NodeJS.ProcessEnv, signal: AbortSignal): Promise<Row> {
+  const row: Row = { image: c.entry?.ref ?? "(unknown)", file: c.entry ? targetFor(o.registry, c.entry.ref) : c.file, result: "failed", detail: "" };
+  const problem = await verifyFile(dir, c, sums, signal);
+  if (problem || !c.entry) return { ...row, detail: `${c.file}: ${problem}` };
+  const target = row.file;
+  const load = await run("docker", ["load", "-q", "-i", path.join(dir, c.file)], { env, signal });
+  if (load.status !== 0) return { ...row, detail: `docker load failed: ${lastLine(load.stderr)}` };
+  const tag = await run("docker", ["tag", c.entry.id, target], { env, signal });
+  if (tag.status !== 0) return { ...row, detail: `docker tag failed: ${lastLine(tag.stderr)}` };
+  try {
+    const push = await run("docker", ["push", target], { env, signal });
+    if (push.status !== 0) return { ...row, detail: lastLine(push.stderr) || lastLine(push.stdout) };
+    const digest = /digest: (sha256:[0-9a-f]{64})/.exec(push.stdout)?.[1] ?? "";
+    const pinned = c.entry.ref.split("@")[1];
+    const note = pinned && pinned !== digest ? ` (not the pinned ${pinned.slice(0, 19)}: docker push re-makes the manifest; pin the pushed digest)` : "";
+    return { ...row, result: "pushed", detail: `${digest}${note}` };
+  } finally {
+    await run("docker", ["rmi", target], { env });
+  }
+}
+
+export async function pushImages(o: PushOptions, env: NodeJS.ProcessEnv, io: Io): Promise<number> {
+  const password = registryPassword(env);
+  if (env.REGISTRY_USERNAME && !password) throw new UsageError("REGISTRY_USERNAME is set but no password", "set REGISTRY_PASSWORD_FILE (or REGISTRY_PASSWORD), or unset REGISTRY_USERNAME to use an existing docker login");
+  const ping = await run("docker", ["version", "--format", "{{.Server.Version}}"], { signal: io.signal });
+  if (ping.status !== 0) throw new RuntimeUnreachable(`Docker does not answer: ${lastLine(ping.stderr) || `exit ${ping.status}`}`, "push needs a running Docker engine (docker info)");
+  const d = await readDirectory(o.from, io.signal);
+  let dockerEnv: NodeJS.ProcessEnv = { ...env };
+  delete dockerEnv.REGISTRY_PASSWORD;
+  let tmpConfig: string | undefined;
+  const rows: Row[] = [...d.problems];
+  try {
+    if (env.REGISTRY_USERNAME && password) {
+      tmpConfig = fs.mkdtempSync(path.join(os.tmpdir(), "dp-docker-config-"));
+      dockerEnv = { ...dockerEnv, DOCKER_CONFIG: tmpConfig };
+      const host = o.registry.split("/")[0];
+      const login = await run("docker", ["login", "--username", env.REGISTRY_USERNAME, "--password-stdin", host], { input: password, env: dockerEnv, signal: io.signal });
+      if (login.status !== 0) throw new AppError(ExitCode.partial, `docker login to ${host} as ${env.REGISTRY_USERNAME} failed: ${lastLine(login.stderr)}`, "check REGISTRY_USERNAME and the password");
+    }
+    try {
+      for (const c of d.candidates) {
+        if (io.signal.aborted) break;
+        try {
+          rows.push(await pushOne(o.from, c, d.sums, o, dockerEnv, io.signal));
+        } catch (e) {
+          if (io.signal.aborted) break;
+          rows.push({ image: c.entry?.ref ?? "(unknown)", file: c.file, result: "failed", detail: errorText(e) });
+        }
+      }
+    } finally {
+      io.out(rowsTable(rows, "PUSHED AS"));
+    }
+  } finally {
+    if (tmpConfig) fs.rmSync(tmpConfig, { recursive: true, force: true });
+  }
+  if (io.signal.aborted) throw io.signal.reason instanceof SignalError ? io.signal.reason : new SignalError("SIGTERM");
+  const failed = count(rows, "failed");
+  if (failed) throw new AppError(ExitCode.partial, `${failed} of ${d.candidates.length} images could not be pushed`, "see the table above");
+  return ExitCode.ok;
+}

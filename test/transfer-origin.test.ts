@@ -136,3 +136,37 @@ describe("no secret on a process list", () => {
     });
   }
 });
+
+describe("redirects are followed by the transfer, not by the transport", () => {
+  it("busybox wget: a redirect to https is not followed by busybox (it does not verify certificates)", async (ctx) => {
+    const bb = transportCases().find((c) => c.label === "wget-busybox");
+    if (!bb) return ctx.skip("no /bin/busybox");
+    const p = `/d${++n}.tar`;
+    a.route(p, { redirect: `https://127.0.0.1:${b.port}${p}` });
+    const r = await runDp({ ...bb.env, PACKAGE_URL: `${a.url}${p}`, PACKAGE_DEST: tmpdir(), PACKAGE_RETRIES: "0" });
+    assert.equal(r.code, 3);
+    assert.match(r.stderr, /wget skipped: busybox wget does not verify TLS certificates/);
+  });
+
+  for (const t of transportCases()) {
+    it(`followed, and a loop is caught after one request each (${t.label})`, async () => {
+      const p = `/d${++n}.tar`;
+      b.route(p, { body: pkg });
+      a.route(p, { redirect: `${b.url}${p}` });
+      const dest = tmpdir();
+      const r = await runDp({ ...t.env, PACKAGE_URL: `${a.url}${p}`, PACKAGE_DEST: dest });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(snapshot(dest), expected);
+      assert.match(r.stderr, /redirected to=/);
+      const q = `/d${++n}`;
+      a.route(q, { redirect: `${b.url}${q}` });
+      b.route(q, { redirect: `${a.url}${q}` });
+      const loop = await runDp({ ...t.env, PACKAGE_URL: `${a.url}${q}`, PACKAGE_DEST: tmpdir() });
+      assert.equal(loop.code, 3);
+      assert.match(loop.stderr, /redirect loop/);
+      if (t.label === "wget-busybox") return; // it may follow a few hops itself before it is stopped (its answers are thrown away)
+      assert.equal(a.log.filter((l) => l.path === q).length, 1);
+      assert.equal(b.log.filter((l) => l.path === q).length, 1);
+    });
+  }
+});

@@ -82,3 +82,13 @@ for (const t of [...transportCases(), chain]) {
     }
   });
 }
+
+describe("the total deadline keeps the root cause", () => {
+  it("a deadline that cuts failing retries says what the attempts failed with", async () => {
+    const r = await runDp({ PACKAGE_URL: `http://127.0.0.1:${closed}/p.tar`, PACKAGE_DEST: tmpdir(), PACKAGE_RETRIES: "1000", PACKAGE_TIMEOUT: "2s" });
+    assert.equal(r.code, 3);
+    const line = finalLine(r.stderr);
+    assert.match(line, /total deadline of 2s exceeded.*connection refused/);
+    assert.match(line, /hint="nothing accepts connections/);
+  });
+});

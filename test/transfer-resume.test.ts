@@ -115,3 +115,21 @@ describe("resume rule across mirrors", () => {
     assert.match(summary(r.stderr), /resumes=1 restarts=0 /);
   });
 });
+
+describe("a re-run without a checksum asks the server (If-None-Match) on every transport", () => {
+  for (const t of transportCases()) {
+    it(`304 means nothing to do (${t.label})`, async () => {
+      const r0 = route({ body: A.tar });
+      const dest = tmpdir();
+      const first = await runDp({ ...t.env, PACKAGE_URL: r0.url, PACKAGE_DEST: dest });
+      assert.equal(first.code, 0, first.stderr);
+      const again = await runDp({ ...t.env, PACKAGE_URL: r0.url, PACKAGE_DEST: dest });
+      assert.equal(again.code, 0, again.stderr);
+      assert.match(again.stderr, /the server says the package is not modified/);
+      const second = srv.log.filter((l) => l.path === r0.path)[1];
+      assert.equal(second.headers["if-none-match"], `"v1-${A.tar.length}"`);
+      assert.equal(second.status, 304);
+      assert.deepEqual(snapshot(dest), A.tree);
+    });
+  }
+});

@@ -86,6 +86,19 @@ export async function transfer<S extends Writable>(plan: TransferPlan, sinks: Si
   const { config } = plan;
   const settings: AttemptSettings = { ...config, tls: plan.tls, env: plan.env, log: plan.log, signal: plan.signal, what: plan.what, transports: plan.transports, installed: plan.installed };
   const run: Run<S> = { settings, mirrors: plan.urls.map(parseMirror), delivery: new Delivery(sinks, plan.stats ?? newStats(), plan.log, plan.what), dead: new Set(), skipsLogged: new Set() };
+  try {
+    return await rounds(run, plan);
+  } catch (e) {
+    // The total deadline cut a transfer that was failing: say why it was failing.
+    if (e === plan.signal.reason && e instanceof DownloadError && run.worst) {
+      throw new DownloadError(`${e.message}; the attempts failed with: ${run.worst.message}`, { hint: run.worst.hint, retryable: false });
+    }
+    throw e;
+  }
+}
+
+async function rounds<S extends Writable>(run: Run<S>, plan: TransferPlan): Promise<{ sink: S; stats: TransferStats }> {
+  const { config } = plan;
   for (let failedRounds = 0; ; ) {
     const round = await runRound(run);
     if (round.done) return { sink: run.delivery.sink, stats: run.delivery.stats };

@@ -55,7 +55,12 @@ export async function attempt<S extends Writable>(a: Attempt<S>): Promise<Outcom
   const plan = await planRequest(a);
   if ("kind" in plan) return plan;
   const { settings, transport, delivery, mirror } = a;
-  const bound = originHeaders(mirror, settings);
+  let bound: Record<string, string>;
+  try {
+    bound = originHeaders(mirror, settings); // re-reads the Secret files: a rotated Secret is picked up
+  } catch (e) {
+    return { kind: "fatal", error: e };
+  }
   const hop = { url: mirror.url, proxy: proxyFor(mirror.url, settings.env) };
   const why = transport.unsuitable?.(requestFor(a, hop, bound, plan.perRequest, settings.signal));
   if (why) return { kind: "skipped", reason: `${transport.name} skipped: ${why}` };

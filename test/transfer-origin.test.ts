@@ -95,19 +95,21 @@ describe("credentials and user headers belong to their origin", () => {
 });
 
 describe("no secret on a process list", () => {
-  it("GNU wget reads a signed URL from stdin: the query never shows in ps", async () => {
-    const p = `/s${++n}.tar`;
-    a.route(p, { body: pkg, throttle: 1_000_000 });
-    const watch = watchCommandLines();
-    const dest = tmpdir();
-    const r = await runDp({ PACKAGE_TRANSPORTS: "wget", PACKAGE_URL: `${a.url}${p}?X-Amz-Signature=sig-very-secret&X-Amz-Credential=cred-secret`, PACKAGE_DEST: dest });
-    const seen = await watch.stop();
-    assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(snapshot(dest), expected);
-    assert.ok(seen.some((c) => /(^|\/)wget .*-i - $/.test(c)), "wget ran");
-    assert.ok(!seen.some((c) => c.includes("sig-very-secret") || c.includes("cred-secret")), "query on a command line");
-    assert.ok(!r.stderr.includes("sig-very-secret"));
-  });
+  for (const [t, ran] of [["curl", /(^|\/)curl -q -K - $/], ["wget", /(^|\/)wget .*-i - $/]] as const) {
+    it(`${t} reads a signed URL from stdin: the query never shows in ps (${t === "wget" ? "GNU wget" : t})`, async () => {
+      const p = `/s${++n}.tar`;
+      a.route(p, { body: pkg, throttle: 1_000_000 });
+      const watch = watchCommandLines();
+      const dest = tmpdir();
+      const r = await runDp({ PACKAGE_TRANSPORTS: t, PACKAGE_URL: `${a.url}${p}?X-Amz-Signature=sig-very-secret&X-Amz-Credential=cred-secret`, PACKAGE_DEST: dest });
+      const seen = await watch.stop();
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(snapshot(dest), expected);
+      assert.ok(seen.some((c) => ran.test(c)), `${t} ran`);
+      assert.ok(!seen.some((c) => c.includes("sig-very-secret") || c.includes("cred-secret")), "query on a command line");
+      assert.ok(!r.stderr.includes("sig-very-secret"));
+    });
+  }
 
   it("busybox wget would need the query on its command line: skipped, with the reason, and curl takes it", async (ctx) => {
     const bb = transportCases().find((c) => c.label === "wget-busybox");

@@ -5,7 +5,6 @@
 
 import type { Writable } from "node:stream";
 import { backoffDelay } from "./backoff.ts";
-import type { Config } from "../cli/config.ts";
 import { DownloadError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { redactUrl } from "../redact.ts";
@@ -25,9 +24,23 @@ export function parseContentRange(v: string | undefined): { start: number; total
   return r && { start: r.start, total: r.total };
 }
 
+/** The settings a transfer takes (a subset of the program's Config; times in ms). */
+export interface TransferOptions {
+  retries: number;
+  backoffBase: number;
+  backoffMax: number;
+  connectTimeout: number;
+  idleTimeout: number;
+  maxRedirects: number;
+  /** "" or undefined = none. */
+  tokenFile?: string;
+  basicAuthFile?: string;
+  headers: [string, string][];
+}
+
 export interface TransferPlan {
   urls: string[];
-  config: Pick<Config, "retries" | "backoffBase" | "backoffMax" | "connectTimeout" | "idleTimeout" | "maxRedirects" | "tokenFile" | "basicAuthFile" | "headers">;
+  config: TransferOptions;
   transports: Transport[];
   tls: TlsSettings;
   env: NodeJS.ProcessEnv;

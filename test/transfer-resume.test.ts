@@ -75,6 +75,19 @@ for (const t of transportCases()) {
         assert.match(summary(r.stderr), /resumes=0 restarts=1 /);
       }
     });
+
+    it("a weak ETag but a Last-Modified long before the Date: resumes with If-Range on the date (wget: starts over)", async () => {
+      const r0 = route({ body: A.tar, etag: () => 'W/"weak"', dropAt: { 0: CUT } });
+      const dest = tmpdir();
+      const r = await runDp({ ...t.env, PACKAGE_URL: r0.url, PACKAGE_DEST: dest });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(snapshot(dest), A.tree);
+      const second = srv.log.filter((l) => l.path === r0.path)[1];
+      if (!t.resumes) return assert.equal(second.headers.range, undefined);
+      assert.equal(second.status, 206);
+      assert.equal(second.headers["if-range"], "Thu, 01 Jan 2026 00:00:00 GMT");
+      assert.match(summary(r.stderr), /resumes=1 restarts=0 /);
+    });
   });
 }
 

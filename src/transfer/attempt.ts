@@ -139,6 +139,8 @@ async function receive<S extends Writable>(a: Attempt<S>, res: TransportResponse
   const { delivery, mirror } = a;
   const { status } = res;
   if (status === 304 && conditional) return { kind: "not-modified" };
+  // Only a proxy answers 407 (plain http through a proxy): the proxy's failure, not the server's.
+  if (status === 407) throw new TransferFailure("proxy", "the proxy answered HTTP 407 (proxy authentication required)", { status, retryable: false });
   if (status < 200 || status >= 300) return { kind: "failed", failure: httpFailure(status, res.headers, mirror.url), stalled: false };
   const verdict = judgeAnswer(delivery.state, resuming, status, res.headers);
   switch (verdict.kind) {

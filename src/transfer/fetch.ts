@@ -144,9 +144,9 @@ async function runRound<S extends Writable>(run: Run<S>): Promise<{ done: boolea
         progressed ||= step === "same-transport";
         retryAfterMs = Math.max(retryAfterMs, outcome.failure.retryAfterMs ?? 0);
       }
-      if (step === "done") return { done: true, progressed, retryAfterMs };
+      if (outcome.kind === "fatal") throw outcome.error;
       if (step === "not-modified") throw new NotModified();
-      if (step === "fatal") throw (outcome as { error: unknown }).error;
+      if (step === "done") return { done: true, progressed, retryAfterMs };
       if (step === "next-transport") ti++;
       if (step === "drop-mirror") run.dead.add(mi);
       if (step === "next-mirror" || step === "drop-mirror") break;

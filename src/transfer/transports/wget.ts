@@ -55,7 +55,8 @@ function gnuArgs(req: TransportRequest): string[] {
 }
 
 function busyboxArgs(req: TransportRequest): string[] {
-  const args = ["-S", "-O", "-", "-Y", req.proxy ? "on" : "off"];
+  // -q drops the progress meter only: -S headers and error messages still come.
+  const args = ["-q", "-S", "-O", "-", "-Y", req.proxy ? "on" : "off"];
   for (const [k, v] of Object.entries(req.headers)) {
     if (k === "user-agent") args.push("-U", v);
     else if (k !== "accept-encoding") args.push("--header", `${k}: ${v}`);

@@ -146,3 +146,20 @@ describe("a re-run without a checksum asks the server (If-None-Match) on every t
     });
   }
 });
+
+describe("wget and resumed requests", () => {
+  for (const t of transportCases().filter((c) => c.name === "wget")) {
+    it(`${t.label} cut mid-stream: the next transport resumes, wget is skipped for it with one line`, async () => {
+      const r0 = route({ body: A.tar, dropAt: { 0: CUT } });
+      const dest = scratchDir();
+      const r = await runDp({ ...t.env, PACKAGE_TRANSPORTS: "wget,undici", PACKAGE_URL: r0.url, PACKAGE_DEST: dest });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(snapshot(dest), A.tree);
+      assert.equal((r.stderr.match(/wget skipped for the resumed request: it cannot ask for a byte range safely/g) ?? []).length, 1, r.stderr);
+      const [first, second] = srv.log.filter((l) => l.path === r0.path);
+      assert.equal(first.headers.range, undefined);
+      assert.equal(second.status, 206);
+      assert.match(summary(r.stderr), /resumes=1 restarts=0 transports=wget,undici /);
+    });
+  }
+});

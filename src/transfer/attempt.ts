@@ -100,8 +100,8 @@ async function planRequest<S extends Writable>(a: Attempt<S>): Promise<{ perRequ
   if (settings.signal.aborted) return { kind: "fatal", error: settings.signal.reason };
   if (delivery.state.offset > 0 && !canResume(delivery.state)) await delivery.restart("the first answer had no strong validator (ETag, or a Last-Modified older than its Date) to resume against");
   if (canResume(delivery.state) && transport.resumes === false) {
-    if (settings.transports.some((t) => t.resumes !== false)) return { kind: "skipped", reason: `${transport.name} cannot resume a download safely` };
-    await delivery.restart(`${transport.name} cannot resume a download safely, and no other transport is enabled`);
+    if (settings.transports.some((t) => t.resumes !== false)) return { kind: "skipped", reason: `${transport.name} skipped for the resumed request: it cannot ask for a byte range safely` };
+    await delivery.restart(`${transport.name} cannot ask for a byte range safely, and no other enabled transport can`);
   }
   const resume = resumeHeaders(delivery.state);
   if (resume) return { perRequest: resume, conditional: false };

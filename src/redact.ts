@@ -17,12 +17,6 @@ export function redactUrl(input: string | URL): string {
   return u.toString();
 }
 
-const SECRET_HEADERS = /^(authorization|proxy-authorization|cookie|set-cookie|x-api-key|x-auth-token|private-token)$/i;
-
-export function redactHeader(name: string, value: string): string {
-  return SECRET_HEADERS.test(name) ? "REDACTED" : value;
-}
-
 /** Remove anything that looks like a URL's user-info from free text (error messages from curl, undici...). */
 export function redactText(text: string): string {
   return text

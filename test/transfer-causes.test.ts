@@ -8,12 +8,13 @@ import { spawn, type ChildProcess } from "node:child_process";
 import net from "node:net";
 import { after, before, describe, it } from "node:test";
 import { makeCerts, makeTree, tarOf } from "./helpers/fixtures.ts";
-import { runDp, tmpdir } from "./helpers/run.ts";
-import { startServer, type TestServer } from "./helpers/server.ts";
-import { transportCases, type TransportCase } from "./helpers/transports.ts";
+import { runDp } from "./helpers/run.ts";
+import { startProxy, startServer, type TestServer } from "./helpers/server.ts";
+import { removeOnExit, scratchDir, transportCases, type TransportCase } from "./helpers/transports.ts";
 
-const pkg = tarOf(makeTree({ "a.txt": { content: "a\n", mode: 0o644 } }));
+const pkg = tarOf(removeOnExit(makeTree({ "a.txt": { content: "a\n", mode: 0o644 } })));
 const certs = makeCerts();
+removeOnExit(certs.dir);
 let srv: TestServer;
 let tlsSrv: TestServer;
 let closed: number;
@@ -72,7 +73,7 @@ for (const t of [...transportCases(), chain]) {
     for (const c of causes) {
       if (c.not?.[t.label]) continue;
       it(c.cause, async () => {
-        const r = await runDp({ ...t.env, ...c.env(), PACKAGE_DEST: tmpdir(), PACKAGE_RETRIES: "0" });
+        const r = await runDp({ ...t.env, ...c.env(), PACKAGE_DEST: scratchDir(), PACKAGE_RETRIES: "0" });
         assert.equal(r.code, 3, r.stderr);
         const line = finalLine(r.stderr);
         assert.match(line, c.line, r.stderr);
@@ -82,3 +83,32 @@ for (const t of [...transportCases(), chain]) {
     }
   });
 }
+
+describe("a proxy that refuses (407 without its credentials)", () => {
+  let proxy: Awaited<ReturnType<typeof startProxy>>;
+  before(async () => (proxy = await startProxy(`Basic ${Buffer.from("px:right").toString("base64")}`)));
+  after(() => proxy.close());
+  for (const t of [...transportCases(), chain]) {
+    for (const scheme of ["http", "https"] as const) {
+      if (scheme === "https" && t.label === "wget-busybox") continue;
+      it(`${scheme} (${t.label})`, async () => {
+        const url = scheme === "http" ? `${srv.url}/p.tar` : `${tlsSrv.url}/p.tar`;
+        const r = await runDp({ ...t.env, PACKAGE_URL: url, HTTP_PROXY: proxy.url, HTTPS_PROXY: proxy.url, PACKAGE_CA_FILE: certs.caFile, PACKAGE_DEST: scratchDir(), PACKAGE_RETRIES: "0" });
+        assert.equal(r.code, 3, r.stderr);
+        const line = finalLine(r.stderr);
+        assert.match(line, /proxy failure/i, r.stderr);
+        assert.match(line, /the proxy 127\.0\.0\.1:\d+ could not be used/);
+      });
+    }
+  }
+});
+
+describe("the total deadline keeps the root cause", () => {
+  it("a deadline that cuts failing retries says what the attempts failed with", async () => {
+    const r = await runDp({ PACKAGE_URL: `http://127.0.0.1:${closed}/p.tar`, PACKAGE_DEST: scratchDir(), PACKAGE_RETRIES: "1000", PACKAGE_TIMEOUT: "2s" });
+    assert.equal(r.code, 3);
+    const line = finalLine(r.stderr);
+    assert.match(line, /total deadline of 2s exceeded.*connection refused/);
+    assert.match(line, /hint="nothing accepts connections/);
+  });
+});

@@ -8,17 +8,17 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { makeTree, tarOf } from "./helpers/fixtures.ts";
-import { runDp, snapshot, tmpdir } from "./helpers/run.ts";
+import { runDp, snapshot } from "./helpers/run.ts";
 import { ONLY_PROXY_HOST, startProxy, startServer, type TestServer } from "./helpers/server.ts";
-import { transportCases } from "./helpers/transports.ts";
+import { removeOnExit, scratchDir, transportCases } from "./helpers/transports.ts";
 
-const tree = makeTree({ "share/data.txt": { content: "proxied\n".repeat(30_000), mode: 0o644 } });
+const tree = removeOnExit(makeTree({ "share/data.txt": { content: "proxied\n".repeat(30_000), mode: 0o644 } }));
 const pkg = tarOf(tree);
 const expected = snapshot(tree);
 
 /** A CA and a server certificate for the name only the proxy resolves. */
 function certFor(host: string) {
-  const dir = tmpdir("dp-proxy-certs-");
+  const dir = scratchDir("dp-proxy-certs-");
   const run = (args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
   run(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=dp proxy test CA"]);
   fs.writeFileSync(path.join(dir, "san.ext"), `subjectAltName=DNS:${host}\nbasicConstraints=CA:FALSE\n`);
@@ -48,7 +48,7 @@ after(async () => {
 describe(`through the proxy to a host only the proxy can resolve (${ONLY_PROXY_HOST})`, () => {
   for (const t of transportCases()) {
     it(`plain http through HTTP_PROXY (${t.label})`, async () => {
-      const dest = tmpdir();
+      const dest = scratchDir();
       const before = proxy.requests.length;
       const r = await runDp({ ...t.env, PACKAGE_URL: `http://${ONLY_PROXY_HOST}:${plain.port}/p.tar`, PACKAGE_DEST: dest, HTTP_PROXY: proxy.url, PACKAGE_RETRIES: "0" });
       assert.equal(r.code, 0, r.stderr);
@@ -58,7 +58,7 @@ describe(`through the proxy to a host only the proxy can resolve (${ONLY_PROXY_H
 
     if (t.label === "wget-busybox") continue; // busybox wget is used for http:// only (it does not verify certificates)
     it(`https tunnelled with CONNECT through HTTPS_PROXY, the origin's certificate checked (${t.label})`, async () => {
-      const dest = tmpdir();
+      const dest = scratchDir();
       const before = proxy.requests.length;
       const r = await runDp({ ...t.env, PACKAGE_URL: `https://${ONLY_PROXY_HOST}:${secure.port}/p.tar`, PACKAGE_DEST: dest, HTTPS_PROXY: proxy.url, PACKAGE_CA_FILE: certs.caFile, PACKAGE_RETRIES: "0" });
       assert.equal(r.code, 0, r.stderr);
@@ -70,7 +70,7 @@ describe(`through the proxy to a host only the proxy can resolve (${ONLY_PROXY_H
   it("busybox wget is not used for https, with the reason in one line", async (ctx) => {
     const bb = transportCases().find((c) => c.label === "wget-busybox");
     if (!bb) return ctx.skip("no /bin/busybox");
-    const r = await runDp({ ...bb.env, PACKAGE_URL: `https://${ONLY_PROXY_HOST}:${secure.port}/p.tar`, PACKAGE_DEST: tmpdir(), HTTPS_PROXY: proxy.url, PACKAGE_CA_FILE: certs.caFile });
+    const r = await runDp({ ...bb.env, PACKAGE_URL: `https://${ONLY_PROXY_HOST}:${secure.port}/p.tar`, PACKAGE_DEST: scratchDir(), HTTPS_PROXY: proxy.url, PACKAGE_CA_FILE: certs.caFile });
     assert.equal(r.code, 3);
     assert.equal((r.stderr.match(/wget skipped: busybox wget does not verify TLS certificates/g) ?? []).length, 1, r.stderr);
   });

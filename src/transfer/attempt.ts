@@ -55,7 +55,12 @@ export async function attempt<S extends Writable>(a: Attempt<S>): Promise<Outcom
   const plan = await planRequest(a);
   if ("kind" in plan) return plan;
   const { settings, transport, delivery, mirror } = a;
-  const bound = originHeaders(mirror, settings);
+  let bound: Record<string, string>;
+  try {
+    bound = originHeaders(mirror, settings); // re-reads the Secret files: a rotated Secret is picked up
+  } catch (e) {
+    return { kind: "fatal", error: e };
+  }
   const hop = { url: mirror.url, proxy: proxyFor(mirror.url, settings.env) };
   const why = transport.unsuitable?.(requestFor(a, hop, bound, plan.perRequest, settings.signal));
   if (why) return { kind: "skipped", reason: `${transport.name} skipped: ${why}` };
@@ -95,8 +100,8 @@ async function planRequest<S extends Writable>(a: Attempt<S>): Promise<{ perRequ
   if (settings.signal.aborted) return { kind: "fatal", error: settings.signal.reason };
   if (delivery.state.offset > 0 && !canResume(delivery.state)) await delivery.restart("the first answer had no strong validator (ETag, or a Last-Modified older than its Date) to resume against");
   if (canResume(delivery.state) && transport.resumes === false) {
-    if (settings.transports.some((t) => t.resumes !== false)) return { kind: "skipped", reason: `${transport.name} cannot resume a download safely` };
-    await delivery.restart(`${transport.name} cannot resume a download safely, and no other transport is enabled`);
+    if (settings.transports.some((t) => t.resumes !== false)) return { kind: "skipped", reason: `${transport.name} skipped for the resumed request: it cannot ask for a byte range safely` };
+    await delivery.restart(`${transport.name} cannot ask for a byte range safely, and no other enabled transport can`);
   }
   const resume = resumeHeaders(delivery.state);
   if (resume) return { perRequest: resume, conditional: false };
@@ -134,6 +139,8 @@ async function receive<S extends Writable>(a: Attempt<S>, res: TransportResponse
   const { delivery, mirror } = a;
   const { status } = res;
   if (status === 304 && conditional) return { kind: "not-modified" };
+  // Only a proxy answers 407 (plain http through a proxy): the proxy's failure, not the server's.
+  if (status === 407) throw new TransferFailure("proxy", "the proxy answered HTTP 407 (proxy authentication required)", { status, retryable: false });
   if (status < 200 || status >= 300) return { kind: "failed", failure: httpFailure(status, res.headers, mirror.url), stalled: false };
   const verdict = judgeAnswer(delivery.state, resuming, status, res.headers);
   switch (verdict.kind) {

@@ -40,7 +40,7 @@ function hintFor(cause: Cause, ctx: FailureContext): string | undefined {
     case "certificate":
       return `the certificate of ${ctx.url.hostname} is not trusted or does not match: give its CA with PACKAGE_CA_FILE (PEM), or check the host name`;
     case "proxy":
-      return `the proxy ${ctx.proxy ? hostPort(ctx.proxy) : ""} could not be used: check HTTPS_PROXY/HTTP_PROXY, NO_PROXY and the proxy's credentials`.replace("  ", " ");
+      return `the proxy${ctx.proxy ? ` ${hostPort(ctx.proxy)}` : ""} could not be used: check HTTPS_PROXY/HTTP_PROXY, NO_PROXY and the proxy's credentials`;
     case "timeout":
       return "the server did not answer in time: check the network path, or raise PACKAGE_CONNECT_TIMEOUT";
     case "stall":

@@ -5,7 +5,6 @@
 
 import type { Writable } from "node:stream";
 import { backoffDelay } from "./backoff.ts";
-import type { Config } from "../cli/config.ts";
 import { DownloadError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { redactUrl } from "../redact.ts";
@@ -25,9 +24,23 @@ export function parseContentRange(v: string | undefined): { start: number; total
   return r && { start: r.start, total: r.total };
 }
 
+/** The settings a transfer takes (a subset of the program's Config; times in ms). */
+export interface TransferOptions {
+  retries: number;
+  backoffBase: number;
+  backoffMax: number;
+  connectTimeout: number;
+  idleTimeout: number;
+  maxRedirects: number;
+  /** "" or undefined = none. */
+  tokenFile?: string;
+  basicAuthFile?: string;
+  headers: [string, string][];
+}
+
 export interface TransferPlan {
   urls: string[];
-  config: Pick<Config, "retries" | "backoffBase" | "backoffMax" | "connectTimeout" | "idleTimeout" | "maxRedirects" | "tokenFile" | "basicAuthFile" | "headers">;
+  config: TransferOptions;
   transports: Transport[];
   tls: TlsSettings;
   env: NodeJS.ProcessEnv;
@@ -86,6 +99,19 @@ export async function transfer<S extends Writable>(plan: TransferPlan, sinks: Si
   const { config } = plan;
   const settings: AttemptSettings = { ...config, tls: plan.tls, env: plan.env, log: plan.log, signal: plan.signal, what: plan.what, transports: plan.transports, installed: plan.installed };
   const run: Run<S> = { settings, mirrors: plan.urls.map(parseMirror), delivery: new Delivery(sinks, plan.stats ?? newStats(), plan.log, plan.what), dead: new Set(), skipsLogged: new Set() };
+  try {
+    return await rounds(run, plan);
+  } catch (e) {
+    // The total deadline cut a transfer that was failing: say why it was failing.
+    if (e === plan.signal.reason && e instanceof DownloadError && run.worst) {
+      throw new DownloadError(`${e.message}; the attempts failed with: ${run.worst.message}`, { hint: run.worst.hint, retryable: false });
+    }
+    throw e;
+  }
+}
+
+async function rounds<S extends Writable>(run: Run<S>, plan: TransferPlan): Promise<{ sink: S; stats: TransferStats }> {
+  const { config } = plan;
   for (let failedRounds = 0; ; ) {
     const round = await runRound(run);
     if (round.done) return { sink: run.delivery.sink, stats: run.delivery.stats };
@@ -118,9 +144,9 @@ async function runRound<S extends Writable>(run: Run<S>): Promise<{ done: boolea
         progressed ||= step === "same-transport";
         retryAfterMs = Math.max(retryAfterMs, outcome.failure.retryAfterMs ?? 0);
       }
-      if (step === "done") return { done: true, progressed, retryAfterMs };
+      if (outcome.kind === "fatal") throw outcome.error;
       if (step === "not-modified") throw new NotModified();
-      if (step === "fatal") throw (outcome as { error: unknown }).error;
+      if (step === "done") return { done: true, progressed, retryAfterMs };
       if (step === "next-transport") ti++;
       if (step === "drop-mirror") run.dead.add(mi);
       if (step === "next-mirror" || step === "drop-mirror") break;

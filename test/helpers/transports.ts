@@ -44,3 +44,15 @@ export function transportCases(): TransportCase[] {
   else console.log("# skipped: busybox wget cases (no /bin/busybox; apt-get install busybox-static)");
   return cases;
 }
+
+const made: string[] = [];
+/** A temporary directory removed when the test process exits (destinations hold megabytes). */
+export function scratchDir(prefix?: string): string {
+  return removeOnExit(tmpdir(prefix));
+}
+
+/** Remove this directory (e.g. a fixture tree) when the test process exits. */
+export function removeOnExit(dir: string): string {
+  if (made.push(dir) === 1) process.once("exit", () => made.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+  return dir;
+}

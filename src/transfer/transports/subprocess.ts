@@ -44,9 +44,12 @@ export function spawnStreaming(program: string, args: string[], signal: AbortSig
   const body = new PassThrough({ highWaterMark: 256 * 1024 });
   // The consumer sees errors through its pipeline; this keeps an unread body from crashing us.
   body.on("error", () => {});
+  // The head holds the response headers (wget -S), the tail the final error message.
   let err = "";
+  let tail = "";
   child.stderr!.on("data", (d: Buffer) => {
     if (err.length < 16_384) err += d.toString();
+    else tail = (tail + d.toString()).slice(-4096);
   });
   child.stdout!.pipe(body, { end: false });
   const exited = new Promise<number>((resolve) => {
@@ -55,9 +58,9 @@ export function spawnStreaming(program: string, args: string[], signal: AbortSig
   });
   exited.then((code) => {
     if (code === 0) body.end();
-    else body.destroy(opts.failure(code, err));
+    else body.destroy(opts.failure(code, tail ? `${err}\n${tail}` : err));
   });
-  return { child, body, stderr: () => err, exited };
+  return { child, body, stderr: () => (tail ? `${err}\n${tail}` : err), exited };
 }
 
 /** The line of a program's stderr that says what failed: the last one starting with `prefix`, else the last. */

@@ -8,8 +8,10 @@
 // 206 it did not ask for itself, and GNU's own --start-pos silently drops the first bytes of
 // a 200, so wget never resumes: the transfer skips it for a resumed request, or starts over
 // on it when no other transport can resume. Busybox wget also cannot read the URL from
-// stdin, does not verify TLS certificates and follows redirects by itself: it is used for
-// plain http:// URLs without a query string only.
+// stdin and does not verify TLS certificates: it is used for plain http:// URLs without a
+// query string only. It follows redirects by itself and cannot be told not to: it is
+// stopped as soon as it prints the first redirect, and whatever it fetched after one is
+// thrown away; the transfer follows the redirect itself (nothing secret was given to it).
 
 import { spawnSync } from "node:child_process";
 import { redactText } from "../../redact.ts";
@@ -53,7 +55,8 @@ function gnuArgs(req: TransportRequest): string[] {
 }
 
 function busyboxArgs(req: TransportRequest): string[] {
-  const args = ["-S", "-O", "-", "-Y", req.proxy ? "on" : "off"];
+  // -q drops the progress meter only: -S headers and error messages still come.
+  const args = ["-q", "-S", "-O", "-", "-Y", req.proxy ? "on" : "off"];
   for (const [k, v] of Object.entries(req.headers)) {
     if (k === "user-agent") args.push("-U", v);
     else if (k !== "accept-encoding") args.push("--header", `${k}: ${v}`);
@@ -61,15 +64,17 @@ function busyboxArgs(req: TransportRequest): string[] {
   return [...args, req.url.href];
 }
 
-/** The final response's status line and headers from wget's -S output (both kinds print them indented). */
-export function wgetResponse(stderr: string): { status: number; headers: Record<string, string> } | undefined {
-  let current: { status: number; headers: Record<string, string> } | undefined;
-  let final: typeof current;
+type Head = { status: number; headers: Record<string, string> };
+
+/** The response header blocks in wget's -S output (both kinds print them indented). */
+export function wgetBlocks(stderr: string): Head[] {
+  const blocks: Head[] = [];
+  let current: Head | undefined;
   for (const line of stderr.split(/\r?\n/)) {
     const status = /^\s+HTTP\/[\d.]+\s+(\d{3})(.*)$/.exec(line);
     if (status) {
       current = { status: Number(status[1]), headers: {} };
-      if (current.status >= 200 && !/connection established/i.test(status[2])) final = current;
+      if (current.status >= 200 && !/connection established/i.test(status[2])) blocks.push(current);
       continue;
     }
     const h = /^\s+([!#$%&'*+.^_`|~0-9A-Za-z-]+):\s?(.*)$/.exec(line);
@@ -78,10 +83,22 @@ export function wgetResponse(stderr: string): { status: number; headers: Record<
       current.headers[k] = current.headers[k] ? `${current.headers[k]}, ${h[2].trim()}` : h[2].trim();
     } else current = undefined;
   }
+  return blocks;
+}
+
+/** The final response's status and headers. */
+export function wgetResponse(stderr: string): Head | undefined {
+  let final = wgetBlocks(stderr).pop();
   // Busybox prints no headers for an error status, only "server returned error: HTTP/1.1 404 ...".
   const err = /server returned error: HTTP\/[\d.]+ (\d{3})/.exec(stderr);
   if (err && (!final || final.status !== Number(err[1]))) final = { status: Number(err[1]), headers: {} };
   return final;
+}
+
+/** Busybox wget follows redirects itself: its first answer, when that is a redirect, is all we take. */
+export function busyboxRedirect(stderr: string): Head | undefined {
+  const first = wgetBlocks(stderr)[0];
+  return first && first.status >= 300 && first.status < 400 && first.headers.location ? first : undefined;
 }
 
 function wgetFailure(code: number, stderr: string): TransferFailure {
@@ -110,12 +127,23 @@ export function wgetTransport(env = process.env): Transport {
         let bodyStarted = false;
         const tryResolve = (done: boolean) => {
           if (settled || !(done || bodyStarted)) return;
-          const final = wgetResponse(p.stderr());
+          const final = (!gnu && busyboxRedirect(p.stderr())) || wgetResponse(p.stderr());
           if (final) {
             settled = true;
             resolve({ ...final, body: p.body });
           }
         };
+        if (!gnu) {
+          // Stop busybox at the first redirect (the transfer follows redirects itself: origin
+          // rule, loop detection, PACKAGE_MAX_REDIRECTS, http:// only).
+          p.child.stderr!.on("data", () => {
+            const redirect = settled ? undefined : busyboxRedirect(p.stderr());
+            if (!redirect) return;
+            settled = true;
+            p.child.kill("SIGKILL");
+            resolve({ ...redirect, body: p.body });
+          });
+        }
         p.child.stdout!.once("data", () => {
           bodyStarted = true;
           setImmediate(() => tryResolve(false));

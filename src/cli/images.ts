@@ -15,12 +15,18 @@ import { readIndex, readSums, sha256File, writeIndex, writeSums, type IndexEntry
 import { createGzip } from "node:zlib";
 import { pipeline } from "node:stream/promises";
 import { spawn } from "node:child_process";
+import { chartFlag, gatherListed, printListing, type ChartArgs } from "../images/chart/cli.ts";
 
 export const IMAGES_HELP = `Usage: download-package images COMMAND [options]
 
-  list    --values FILE... [--manifests FILE...] [--image REF...] [--json]
-          every image a chart uses (values and rendered manifests), normalized, de-duplicated,
-          with where each was found
+  list    --chart PATH [-f FILE...] [--set K=V...] [--set-string K=V...] [--set-json K=JSON...]
+          [--release-name NAME] [--namespace NS] [--kube-version 1.30] [--api-versions G/V...]
+          [--render auto|helm|builtin] [--all] [--json]
+          every image the chart's install pulls: rendered with helm template (helm on PATH) or
+          the built-in engine, read from the manifests, each with where it came from; --all adds
+          disabled subcharts' and helm test images, marked. Warnings go to stderr.
+          Without --chart: --values FILE... [--manifests FILE...] [--image REF...] (values scanned
+          for image-like keys, a guess; rendered manifests read as above)
   export  --out DIR (same inputs as list) [--mirrors "R1 R2"] [--platform linux/amd64]
           pull each (through the mirrors, as build.sh does; BASE_IMAGE_MIRRORS), save
           DIR/<name>_<tag>.tar.gz, SHA256SUMS and index.json; valid files are skipped
@@ -34,7 +40,7 @@ export const IMAGES_HELP = `Usage: download-package images COMMAND [options]
 
 Exit codes: 0 ok, 2 usage, 4 a file failed its checksum (push), 7 some images failed.`;
 
-interface Args {
+interface Args extends ChartArgs {
   cmd: string;
   values: string[];
   manifests: string[];
@@ -61,7 +67,9 @@ function parseArgs(argv: string[], env: NodeJS.ProcessEnv): Args | "help" {
   const a: Args = {
     cmd, values: [], manifests: [], images: [], json: false, mirrors: (env.BASE_IMAGE_MIRRORS ?? "").split(/[\s,]+/).filter(Boolean),
     platform: `linux/${arch}`, runtime: "auto", namespace: "k8s.io", ctr: "ctr", policy: "continue", pullTimeout: Number(env.MIRROR_TIMEOUT ?? 60) * 1000,
+    charts: [], set: [], setString: [], setJson: [], apiVersions: [], render: "auto", all: false,
   };
+  const chartInput = cmd === "list" || cmd === "export";
   const one: Record<string, (v: string) => void> = {
     "--values": (v) => a.values.push(v), "-f": (v) => a.values.push(v), "--manifests": (v) => a.manifests.push(v), "--image": (v) => a.images.push(v),
     "--out": (v) => (a.out = v), "--from": (v) => (a.from = v), "--mirrors": (v) => (a.mirrors = v.split(/[\s,]+/).filter(Boolean)),
@@ -72,9 +80,10 @@ function parseArgs(argv: string[], env: NodeJS.ProcessEnv): Args | "help" {
     const arg = rest[i];
     if (arg === "--help" || arg === "-h") return "help";
     if (arg === "--json") { a.json = true; continue; }
+    if (chartInput && arg === "--all") { a.all = true; continue; }
     const eq = arg.indexOf("=");
     const name = arg.startsWith("--") && eq > 0 ? arg.slice(0, eq) : arg;
-    const set = one[name];
+    const set = (chartInput && chartFlag(a, name)) || one[name];
     if (!set) throw new UsageError(`unknown flag ${arg} for images ${cmd}`, "run download-package images --help");
     const v = eq > 0 && arg.startsWith("--") ? arg.slice(eq + 1) : rest[++i];
     if (v === undefined) throw new UsageError(`${name} needs a value`);
@@ -159,9 +168,9 @@ async function saveOne(ref: string, file: string): Promise<void> {
   fs.renameSync(tmp, file);
 }
 
-async function exportImages(a: Args, out: (s: string) => void, log: (s: string) => void): Promise<number> {
+async function exportImages(a: Args, env: NodeJS.ProcessEnv, out: (s: string) => void, log: (s: string) => void): Promise<number> {
   if (!a.out) throw new UsageError("images export needs --out DIR");
-  const listed = collect(a);
+  const listed = await gatherListed(a, collect, env, log);
   if (listed.length === 0) throw new UsageError("no images found", "give --values, --manifests or --image");
   fs.mkdirSync(a.out, { recursive: true });
   const sums = readSums(a.out);
@@ -310,14 +319,11 @@ export async function runImages(argv: string[], env: NodeJS.ProcessEnv, out: (s:
     return ExitCode.ok;
   }
   switch (a.cmd) {
-    case "list": {
-      const listed = collect(a);
-      if (a.json) out(JSON.stringify(listed, null, 2) + "\n");
-      else out(table([["IMAGE", "FOUND IN"], ...listed.map((l) => [l.ref, l.sources.map((s) => `${s.file}:${s.path}`).join(", ")])]));
+    case "list":
+      printListing(await gatherListed(a, collect, env, log), a.json, out);
       return ExitCode.ok;
-    }
     case "export":
-      return exportImages(a, out, log);
+      return exportImages(a, env, out, log);
     case "import":
       return importImages(a, out);
     default:

@@ -34,26 +34,42 @@ function parentOf(p: string): string {
   return i > 0 ? p.slice(0, i) : "";
 }
 
-/** The parts of a reference as written: [registry, repository path, name, tag, digest]. */
-function parts(raw: string): string[] {
-  const [nameTag, digest] = raw.split("@");
+interface Parts {
+  raw: string;
+  nameTag: string;
+  registry: string;
+  repo: string;
+  name: string;
+  tag: string;
+  digest: string;
+}
+
+/** The parts of a reference as written. */
+function split(raw: string): Parts {
+  const [nameTag, digest = ""] = raw.split("@");
   const slash = nameTag.indexOf("/");
   const first = slash > 0 ? nameTag.slice(0, slash) : "";
   const registry = /[.:]|^localhost$/.test(first) ? first : "";
   const rest = registry ? nameTag.slice(slash + 1) : nameTag;
   const colon = rest.lastIndexOf(":");
-  const repo = colon > rest.lastIndexOf("/") ? rest.slice(0, colon) : rest;
-  const tag = colon > rest.lastIndexOf("/") ? rest.slice(colon + 1) : "";
-  const out = [raw, nameTag, registry, repo, repo.split("/").pop() ?? "", tag, digest ?? "", digest?.replace(/^sha256:/, "") ?? ""];
-  if (registry) out.push(`${registry}/${repo}`);
-  if (repo.includes("/")) out.push(repo.slice(0, repo.lastIndexOf("/")));
+  const hasTag = colon > rest.lastIndexOf("/");
+  const repo = hasTag ? rest.slice(0, colon) : rest;
+  return { raw, nameTag, registry, repo, name: repo.split("/").pop() ?? "", tag: hasTag ? rest.slice(colon + 1) : "", digest };
+}
+
+/** Every piece of text a values leaf could hold for this reference. */
+function pieces(p: Parts): string[] {
+  const out = [p.raw, p.nameTag, p.registry, p.repo, p.name, p.tag, p.digest, p.digest.replace(/^sha256:/, "")];
+  if (p.registry) out.push(`${p.registry}/${p.repo}`);
+  if (p.repo.includes("/")) out.push(p.repo.slice(0, p.repo.lastIndexOf("/")));
   return out.filter((x) => x.length >= 2);
 }
 
 export function attribute(hit: Hit, chartPath: string, info: RenderResponse): string[] {
   const prefix = scopePrefix(chartPath);
   const all = leaves(info.values ?? {}, "", []);
-  const wanted = new Set(parts(hit.raw));
+  const p = split(hit.raw);
+  const wanted = new Set(pieces(p));
   const matches = all.filter((l) => wanted.has(l.value) && (l.path.startsWith(prefix) || l.path.startsWith("global.") || /\.global\./.test(l.path)));
   const groups = new Map<string, Leaf[]>();
   for (const m of matches) {
@@ -62,15 +78,13 @@ export function attribute(hit: Hit, chartPath: string, info: RenderResponse): st
     g.push(m);
     groups.set(parentOf(m.path), g);
   }
-  // A group names the image only when it holds the repository (or the whole reference).
-  const ps = parts(hit.raw);
-  const naming = new Set([ps[0], ps[1], ps[3], ps[4], ps.at(-2) ?? ""].filter((x) => x.includes("/") || x === ps[3] || x === ps[4]));
-  const score = (ls: Leaf[]) => (ls.some((l) => l.value === hit.raw) ? 100 : 0) + new Set(ls.map((l) => l.value)).size * 10 + (/image/i.test(ls[0].path) ? 5 : 0) - ls[0].path.length / 1000;
-  const best = [...groups.values()].filter((ls) => ls.some((l) => naming.has(l.value) || l.value === hit.raw || l.value === ps[1])).sort((a, b) => score(b) - score(a))[0] ?? [];
+  // A group names the image only when it holds the repository, its name or the whole reference.
+  const naming = new Set([p.raw, p.nameTag, p.repo, p.name, p.registry ? `${p.registry}/${p.repo}` : ""].filter(Boolean));
+  const score = (ls: Leaf[]) => (ls.some((l) => l.value === p.raw) ? 100 : 0) + new Set(ls.map((l) => l.value)).size * 10 + (/image/i.test(ls[0].path) ? 5 : 0) - ls[0].path.length / 1000;
+  const best = [...groups.values()].filter((ls) => ls.some((l) => naming.has(l.value))).sort((a, b) => score(b) - score(a))[0] ?? [];
   const out = best.map((l) => l.path);
   const covered = new Set(best.map((l) => l.value));
-  const registry = parts(hit.raw)[2];
-  const globalReg = matches.find((m) => (m.path.startsWith("global.") || m.path.includes(".global.")) && m.value === registry && !covered.has(registry));
+  const globalReg = p.registry && !covered.has(p.registry) ? matches.find((m) => (m.path.startsWith("global.") || m.path.includes(".global.")) && m.value === p.registry) : undefined;
   if (globalReg) out.push(globalReg.path.replace(/^.*?(global\.)/, "$1"));
   const tag = hit.image.tag;
   const chart = info.charts?.find((c) => c.path === chartPath);

@@ -56,7 +56,8 @@ function readAsset(name: string): Buffer | undefined {
   } catch {
     /* not a single executable, or no such asset */
   }
-  const dirs = [process.env.DP_CHART_ENGINE_DIR, typeof __dirname === "string" ? __dirname : undefined, path.dirname(process.execPath)].filter(Boolean) as string[];
+  // DP_CHART_ENGINE_DIR: the only place looked at (tests; a build whose engine lives elsewhere).
+  const dirs = process.env.DP_CHART_ENGINE_DIR ? [process.env.DP_CHART_ENGINE_DIR] : ([typeof __dirname === "string" ? __dirname : undefined, path.dirname(process.execPath)].filter(Boolean) as string[]);
   for (const d of dirs) {
     const f = path.join(d, name);
     if (fs.existsSync(f)) return fs.readFileSync(f);

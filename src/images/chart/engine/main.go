@@ -167,7 +167,8 @@ func render(req *Request, resp *Response) error {
 	}
 	files, err := Render(c, top)
 	if err != nil {
-		return err
+		// A template that fails is the chart's or the values' problem, as with helm.
+		return usageError{err.Error()}
 	}
 	names := make([]string, 0, len(files))
 	for n := range files {

@@ -1,7 +1,7 @@
 // images list --chart: the built-in renderer must give exactly what the real `helm template` gives
 // (helm v4 from the test dependency), on fixture charts in the shapes real charts use: appVersion
-// defaults with and without "v", an aliased subchart, a disabled one, a library chart, a .tgz
-// subchart, global registry precedence, registry/namespace/name split, digest-only, tag with digest,
+// defaults with and without "v", an aliased subchart (with import-values), a disabled one, a library
+// chart, a .tgz subchart, global registry precedence, registry/namespace/name split, digest-only, tag with digest,
 // a numeric tag, null deleting a default, several -f files, --set/--set-string.
 
 import assert from "node:assert/strict";
@@ -57,6 +57,7 @@ describe("images list --chart", () => {
       "docker.io/acme/migrate@sha256:4b825dc642cb6eb9a060e54bf8d69288fbee4904b825dc642cb6eb9a060e54b",
       "docker.io/acme/shop:v2.4.1",
       "docker.io/bitnami/kubectl:1.35",
+      "docker.io/bitnami/redis-cli:7.2",
       "docker.io/bitnami/redis:7.2.4",
       "docker.io/jenkins/inbound-agent:3256.v88a_f6e922152-1",
       "docker.io/library/busybox:1.36@sha256:9ae97d36d26566ff84e8893c64a6dc4fe8ca6d1144bf5b87b2b85a32def253c7",

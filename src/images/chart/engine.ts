@@ -77,7 +77,12 @@ async function load(): Promise<Render> {
     throw new UsageError("the built-in chart renderer is not in this build (Go was missing when it was built)", "install helm and use --render helm (or auto), or rebuild with Go installed (npm run build)");
   }
   const g = globalThis as unknown as { Go: new () => { importObject: WebAssembly.Imports; run(i: WebAssembly.Instance): Promise<void> }; __dpChartRender?: Render };
-  if (!g.Go) vm.runInThisContext(glue.toString("utf8"), { filename: GLUE_ASSET });
+  if (!g.Go) {
+    vm.runInThisContext(glue.toString("utf8"), { filename: GLUE_ASSET });
+    // The Go runtime writes only its own fatal errors: to stderr, never into the listing on stdout.
+    const gfs = (globalThis as unknown as { fs?: { writeSync?: (fd: number, b: Uint8Array) => number } }).fs;
+    if (gfs?.writeSync && !("statSync" in gfs)) gfs.writeSync = (_fd, b) => (process.stderr.write(b), b.length);
+  }
   const go = new g.Go();
   const { instance } = await WebAssembly.instantiate(gunzipSync(wasm), go.importObject);
   void go.run(instance);
@@ -88,5 +93,13 @@ async function load(): Promise<Render> {
 export async function renderBuiltin(req: RenderRequest): Promise<RenderResponse> {
   loaded ??= load();
   const render = await loaded;
-  return JSON.parse(render(JSON.stringify(req))) as RenderResponse;
+  let out: string;
+  try {
+    out = render(JSON.stringify(req));
+  } catch (e) {
+    // The Go runtime stopped (out of memory, a stack overflow): the chart's doing, not ours.
+    loaded = undefined;
+    throw new UsageError(`the built-in renderer failed on this chart: ${(e as Error).message}`, "try --render helm; if helm renders it, please report the chart");
+  }
+  return JSON.parse(out) as RenderResponse;
 }

@@ -7,6 +7,12 @@ import path from "node:path";
 import { UsageError } from "../../errors.ts";
 import type { RenderedFile } from "./extract.ts";
 
+/** One line of reasonable length: a chain of nested include errors keeps its start and its cause. */
+export function shorten(msg: string, max = 600): string {
+  const one = msg.replace(/\s*\n\s*/g, " ");
+  return one.length <= max ? one : `${one.slice(0, 250)} … ${one.slice(-300)}`;
+}
+
 export interface HelmInputs {
   chart: string;
   values: string[];
@@ -64,7 +70,7 @@ export function renderWithHelm(helm: string, i: HelmInputs, env: NodeJS.ProcessE
     execFile(helm, helmArgs(i), { env, maxBuffer: 512 * 1024 * 1024, timeout: 300_000 }, (err, stdout, stderr) => {
       if (err) {
         const msg = String(stderr).trim().split("\n").filter(Boolean).pop() ?? err.message;
-        reject(new UsageError(`helm template failed: ${msg}`, "fix the chart or values (the message is helm's), or try --render builtin"));
+        reject(new UsageError(`helm template failed: ${shorten(msg)}`, "fix the chart or values (the message is helm's), or try --render builtin"));
       } else resolve(splitHelmOutput(String(stdout)));
     });
   });

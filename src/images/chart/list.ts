@@ -6,11 +6,11 @@ import fs from "node:fs";
 import path from "node:path";
 import { parseDocument } from "yaml";
 import { UsageError } from "../../errors.ts";
-import { formatImageRef } from "../refs.ts";
+import { formatImageRef, parseImageRef } from "../refs.ts";
 import { attribute, chartOfTemplate, scopePrefix } from "./attribute.ts";
 import { renderBuiltin, type RenderResponse } from "./engine.ts";
 import { extractImages, type Hit, type RenderedFile } from "./extract.ts";
-import { findHelm, renderWithHelm, type HelmInputs } from "./helm.ts";
+import { findHelm, renderWithHelm, shorten, type HelmInputs } from "./helm.ts";
 import { readChart } from "./source.ts";
 
 export interface ChartOptions extends Omit<HelmInputs, "chart"> {
@@ -63,8 +63,8 @@ function builtinRequest(chart: string, o: ChartOptions, all: boolean) {
 async function builtin(chart: string, o: ChartOptions, all = false): Promise<RenderResponse> {
   const resp = await renderBuiltin(builtinRequest(chart, o, all));
   if (resp.error) {
-    if (resp.usage || /^(execution|parse) error/.test(resp.error)) throw new UsageError(`${chart}: ${resp.error}`, "fix the chart or the values (helm would fail the same way)");
-    throw new Error(`${chart}: ${resp.error}`);
+    if (resp.usage) throw new UsageError(`${chart}: ${shorten(resp.error)}`, "fix the chart or the values (helm would fail the same way)");
+    throw new Error(`${chart}: ${shorten(resp.error)}`);
   }
   return resp;
 }
@@ -155,7 +155,6 @@ function checks(images: ChartImage[], info: RenderResponse, o: ChartOptions): st
   return w;
 }
 
-import { parseImageRef } from "../refs.ts";
 function parseImageRefLoose(s: string): string | undefined {
   const r = parseImageRef(s);
   return r ? formatImageRef(r) : undefined;

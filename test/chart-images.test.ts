@@ -71,7 +71,7 @@ describe("images list --chart", () => {
     const helmRun = await list(["--chart", shop, "--render", "helm"], { HELM_BIN: helm });
     assert.equal(helmRun.code, 0, helmRun.stderr);
     assert.deepEqual(r.refs, helmRun.refs, "builtin and helm template disagree");
-    const by = (ref: string) => r.entries.find((e) => e.ref.startsWith(ref))!;
+    const by = (repo: string) => r.entries.find((e) => e.ref.startsWith(`${repo}:`) || e.ref.startsWith(`${repo}@`))!;
     // Where: chart (the alias, as helm names it), template, values path.
     assert.equal(by("docker.io/bitnami/redis").sources[0].file, "shop/charts/sessioncache/templates/statefulset.yaml");
     assert.ok(by("docker.io/bitnami/redis").sources[0].values?.includes("sessioncache.image.repository"));

@@ -46,7 +46,9 @@ else {
   const version = execFileSync(go, ["version"]).toString().trim();
   const glue = ["misc/wasm/wasm_exec.js", "lib/wasm/wasm_exec.js"].map((f) => path.join(goroot, f)).find((f) => fs.existsSync(f));
   const hash = createHash("sha256").update(version);
-  for (const f of fs.readdirSync(src).sort()) hash.update(f).update(fs.readFileSync(path.join(src, f)));
+  for (const f of fs.readdirSync(src, { recursive: true }).map(String).sort()) {
+    if (fs.statSync(path.join(src, f)).isFile()) hash.update(f).update(fs.readFileSync(path.join(src, f)));
+  }
   const key = hash.digest("hex");
   if (fs.existsSync(wasmOut) && fs.existsSync(glueOut) && fs.existsSync(stamp) && fs.readFileSync(stamp, "utf8") === key) {
     console.log("chart engine up to date (dist/chart-engine.wasm.gz)");

@@ -205,6 +205,36 @@ describe("images list --chart", () => {
   });
 });
 
+describe("built-in renderer output = helm template output, document by document", () => {
+  // The engine itself (dist/chart-engine.wasm.gz, loaded as the program loads it), not just the images.
+  const docs = (text: string) => text.split(/^---[ \t]*$/m).map((d) => d.replace(/^# Source:.*$/m, "").trim()).filter(Boolean).sort();
+  const cases: [string, string, string[]][] = [
+    ["probe: .Chart, .Release, .Capabilities, .Files, .Template, toYaml/toJson/toToml, numbers", "probe", []],
+    ["probe with --set (numbers, null, list index, --kube-version)", "probe", ["--set", "big=1e6,f=null,m.d[3]=z,m.c=x", "--kube-version", "1.29.3"]],
+    ["shop with two values files and --set", "shop", ["-f", v("values-prod.yaml"), "-f", v("values-null.yaml"), "--set", "search.enabled=true"]],
+    ["deploy/helm with the import hook", path.join(ROOT, "deploy/helm"), ["--set", "imagePull.enabled=true", "--set", "imagePull.nodeCount=2"]],
+  ];
+  for (const [name, chart, args] of cases) {
+    test(name, async () => {
+      process.env.DP_CHART_ENGINE_DIR = path.join(ROOT, "dist");
+      const { renderBuiltin } = await import("../src/images/chart/engine.ts");
+      const { readChart } = await import("../src/images/chart/source.ts");
+      const dir = path.isAbsolute(chart) ? chart : path.join(FIXTURES, chart);
+      const want = docs(execFileSync(k8sTool("helm"), ["template", "release-name", dir, ...args], { maxBuffer: 1 << 26 }).toString());
+      const flag = (f: string) => args.flatMap((a, i) => (args[i - 1] === f ? [a] : []));
+      const src = readChart(dir);
+      const resp = await renderBuiltin({
+        files: src.files?.map((f) => ({ name: f.name, data: f.data.toString("base64") })),
+        values: flag("-f").map((f) => ({ name: f, text: fs.readFileSync(f, "utf8") })),
+        set: flag("--set"), setString: [], setJson: [], apiVersions: [], all: false, kubeVersion: flag("--kube-version")[0],
+      });
+      assert.equal(resp.error, undefined);
+      const got = docs((resp.manifests ?? []).filter((m) => !m.name.endsWith("NOTES.txt")).map((m) => m.content).join("\n---\n"));
+      assert.deepEqual(got, want);
+    });
+  }
+});
+
 describe("deploy/helm renders to valid Kubernetes objects", () => {
   test("helm template deploy/helm (hook on and off) passes the Kubernetes schemas", async () => {
     const helmBin = k8sTool("helm");

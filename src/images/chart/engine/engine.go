@@ -18,12 +18,28 @@ import (
 	"strings"
 	"text/template"
 
+	"dpchart/common"
+
 	"github.com/BurntSushi/toml"
 	"github.com/Masterminds/sprig"
 	"github.com/ghodss/yaml"
 	"github.com/gobwas/glob"
 	yamlv3 "gopkg.in/yaml.v3"
 )
+
+// Values is the type of .Values at a chart's root, helm's common.Values: `dig` and the like see a
+// named map type there, exactly as with helm, while nested tables are plain maps.
+type Values = common.Values
+
+func asMap(v any) (map[string]any, bool) {
+	switch t := v.(type) {
+	case Values:
+		return t, true
+	case map[string]any:
+		return t, true
+	}
+	return nil, false
+}
 
 type renderable struct {
 	tpl      string
@@ -321,14 +337,14 @@ func recAllTpls(c *Chart, templates map[string]renderable, parent map[string]any
 		"Files":        newFiles(c.Files),
 		"Release":      parent["Release"],
 		"Capabilities": parent["Capabilities"],
-		"Values":       map[string]any{},
+		"Values":       Values{},
 		"Subcharts":    subCharts,
 	}
 	if c.IsRoot() {
 		next["Values"] = parent["Values"]
-	} else if pv, ok := parent["Values"].(map[string]any); ok {
+	} else if pv, ok := asMap(parent["Values"]); ok {
 		if vs, ok := Table(pv, c.Name()); ok {
-			next["Values"] = vs
+			next["Values"] = Values(vs)
 		}
 	}
 	for _, child := range c.Dependencies() {
@@ -401,6 +417,7 @@ func cleanupParseError(filename string, err error) error {
 	return fmt.Errorf("parse error at (%s): %s", tokens[1], tokens[len(tokens)-1])
 }
 
+// reformatExecErrorMsg and TraceableError: helm v4.1.4's error text for a failed template.
 func reformatExecErrorMsg(filename string, err error) error {
 	var execError template.ExecError
 	if !errors.As(err, &execError) {
@@ -408,13 +425,155 @@ func reformatExecErrorMsg(filename string, err error) error {
 	}
 	tokens := strings.SplitN(err.Error(), ": ", 3)
 	if len(tokens) != 3 {
-		return fmt.Errorf("execution error in (%s): %w", filename, err)
+		return fmt.Errorf("execution error in (%s): %s", filename, err)
 	}
+	location := tokens[1]
 	if parts := warnRegex.FindStringSubmatch(tokens[2]); len(parts) >= 2 {
-		return fmt.Errorf("execution error at (%s): %s", tokens[1], parts[1])
+		return fmt.Errorf("execution error at (%s): %s", location, parts[1])
 	}
-	return err
+	current := err
+	var fileLocations []TraceableError
+	for current != nil {
+		if tr, ok := parseTemplateExecErrorString(current.Error()); ok {
+			if len(fileLocations) == 0 || fileLocations[len(fileLocations)-1] != tr {
+				fileLocations = append(fileLocations, tr)
+			}
+		} else {
+			return err
+		}
+		current = errors.Unwrap(current)
+	}
+	var b strings.Builder
+	for _, l := range fileLocations {
+		b.WriteString(l.String())
+	}
+	return errors.New(strings.TrimSpace(b.String()))
 }
+
+type TraceableError struct {
+	location         string
+	message          string
+	executedFunction string
+}
+
+func (t TraceableError) String() string {
+	var errorString strings.Builder
+	if t.location != "" {
+		_, _ = fmt.Fprintf(&errorString, "%s\n  ", t.location)
+	}
+	if t.executedFunction != "" {
+		_, _ = fmt.Fprintf(&errorString, "%s\n    ", t.executedFunction)
+	}
+	if t.message != "" {
+		_, _ = fmt.Fprintf(&errorString, "%s\n", t.message)
+	}
+	return errorString.String()
+}
+
+// parseTemplateExecErrorString parses a template execution error string from text/template
+// without using regular expressions. It returns a TraceableError and true if parsing succeeded.
+func parseTemplateExecErrorString(s string) (TraceableError, bool) {
+	const prefix = "template: "
+	if !strings.HasPrefix(s, prefix) {
+		return TraceableError{}, false
+	}
+	remainder := s[len(prefix):]
+
+	// Special case: "template: no template %q associated with template %q"
+	// Matches https://cs.opensource.google/go/go/+/refs/tags/go1.23.6:src/text/template/exec.go;l=191
+	traceableError, done := parseTemplateNoTemplateError(s, remainder)
+	if done {
+		return traceableError, true
+	}
+
+	// Executing form: "<templateName>: executing \"<funcName>\" at <<location>>: <errMsg>[ template:...]"
+	// Matches https://cs.opensource.google/go/go/+/refs/tags/go1.23.6:src/text/template/exec.go;l=141
+	traceableError, done = parseTemplateExecutingAtErrorType(remainder)
+	if done {
+		return traceableError, true
+	}
+
+	// Simple form: "<templateName>: <errMsg>"
+	// Use LastIndex to avoid splitting colons within line:col info.
+	// Matches https://cs.opensource.google/go/go/+/refs/tags/go1.23.6:src/text/template/exec.go;l=138
+	traceableError, done = parseTemplateSimpleErrorString(remainder)
+	if done {
+		return traceableError, true
+	}
+
+	return TraceableError{}, false
+}
+
+// Special case: "template: no template %q associated with template %q"
+// Matches https://cs.opensource.google/go/go/+/refs/tags/go1.23.6:src/text/template/exec.go;l=191
+func parseTemplateNoTemplateError(s string, remainder string) (TraceableError, bool) {
+	if strings.HasPrefix(remainder, "no template ") {
+		return TraceableError{message: s}, true
+	}
+	return TraceableError{}, false
+}
+
+// Simple form: "<templateName>: <errMsg>"
+// Use LastIndex to avoid splitting colons within line:col info.
+// Matches https://cs.opensource.google/go/go/+/refs/tags/go1.23.6:src/text/template/exec.go;l=138
+func parseTemplateSimpleErrorString(remainder string) (TraceableError, bool) {
+	if sep := strings.LastIndex(remainder, ": "); sep != -1 {
+		templateName := remainder[:sep]
+		errMsg := remainder[sep+2:]
+		if cut := strings.Index(errMsg, " template:"); cut != -1 {
+			errMsg = errMsg[:cut]
+		}
+		return TraceableError{location: templateName, message: errMsg}, true
+	}
+	return TraceableError{}, false
+}
+
+// Executing form: "<templateName>: executing \"<funcName>\" at <<location>>: <errMsg>[ template:...]"
+// Matches https://cs.opensource.google/go/go/+/refs/tags/go1.23.6:src/text/template/exec.go;l=141
+func parseTemplateExecutingAtErrorType(remainder string) (TraceableError, bool) {
+	if idx := strings.Index(remainder, ": executing "); idx != -1 {
+		templateName := remainder[:idx]
+		after := remainder[idx+len(": executing "):]
+		if len(after) == 0 || after[0] != '"' {
+			return TraceableError{}, false
+		}
+		// find closing quote for function name
+		endQuote := strings.IndexByte(after[1:], '"')
+		if endQuote == -1 {
+			return TraceableError{}, false
+		}
+		endQuote++ // account for offset we started at 1
+		functionName := after[1:endQuote]
+		afterFunc := after[endQuote+1:]
+
+		// expect: " at <" then location then ">: " then message
+		const atPrefix = " at <"
+		if !strings.HasPrefix(afterFunc, atPrefix) {
+			return TraceableError{}, false
+		}
+		afterAt := afterFunc[len(atPrefix):]
+		endLoc := strings.Index(afterAt, ">: ")
+		if endLoc == -1 {
+			return TraceableError{}, false
+		}
+		locationName := afterAt[:endLoc]
+		errMsg := afterAt[endLoc+len(">: "):]
+
+		// trim chained next error starting with space + "template:" if present
+		if cut := strings.Index(errMsg, " template:"); cut != -1 {
+			errMsg = errMsg[:cut]
+		}
+		return TraceableError{
+			location:         templateName,
+			message:          errMsg,
+			executedFunction: "executing \"" + functionName + "\" at <" + locationName + ">:",
+		}, true
+	}
+	return TraceableError{}, false
+}
+
+// reformatExecErrorMsg takes an error message for template rendering and formats it into a formatted
+// multi-line error string
 
 func toYAMLPretty(v any) string {
 	var data bytes.Buffer

@@ -9,10 +9,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/ghodss/yaml"
 )
@@ -163,7 +165,7 @@ func render(req *Request, resp *Response) error {
 		"Release": map[string]any{
 			"Name": name, "Namespace": ns, "IsUpgrade": false, "IsInstall": true, "Revision": 1, "Service": "Helm",
 		},
-		"Values": coalesced,
+		"Values": Values(coalesced),
 	}
 	files, err := Render(c, top)
 	if err != nil {
@@ -175,6 +177,9 @@ func render(req *Request, resp *Response) error {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	if err := checkManifests(files, names); err != nil {
+		return err
+	}
 	for _, n := range names {
 		resp.Manifests = append(resp.Manifests, Manifest{Name: n, Content: files[n]})
 	}
@@ -257,7 +262,9 @@ type Capabilities struct {
 	HelmVersion BuildInfo
 }
 
-// The defaults of helm v4.1 (client-go v0.35): .Capabilities as `helm template` sees them.
+// The defaults of helm v4.1.4 (client-go v0.35): .Capabilities as `helm template` sees them.
+var helmVersion = BuildInfo{Version: "v4.1.4", GitCommit: "05fa37973dc9e42b76e1d2883494c87174b6074f", GitTreeState: "clean", GoVersion: "go1.25.9", KubeClientVersion: "v1.35"}
+
 const defaultKubeMajor, defaultKubeMinor = 1, 35
 
 var defaultAPIVersions = []string{"v1", "admissionregistration.k8s.io/v1", "admissionregistration.k8s.io/v1alpha1", "admissionregistration.k8s.io/v1beta1", "internal.apiserver.k8s.io/v1alpha1", "apps/v1", "apps/v1beta1", "apps/v1beta2", "authentication.k8s.io/v1", "authentication.k8s.io/v1alpha1", "authentication.k8s.io/v1beta1", "authorization.k8s.io/v1", "authorization.k8s.io/v1beta1", "autoscaling/v1", "autoscaling/v2", "autoscaling/v2beta1", "autoscaling/v2beta2", "batch/v1", "batch/v1beta1", "certificates.k8s.io/v1", "certificates.k8s.io/v1beta1", "certificates.k8s.io/v1alpha1", "coordination.k8s.io/v1alpha2", "coordination.k8s.io/v1beta1", "coordination.k8s.io/v1", "discovery.k8s.io/v1", "discovery.k8s.io/v1beta1", "events.k8s.io/v1", "events.k8s.io/v1beta1", "extensions/v1beta1", "flowcontrol.apiserver.k8s.io/v1", "flowcontrol.apiserver.k8s.io/v1beta1", "flowcontrol.apiserver.k8s.io/v1beta2", "flowcontrol.apiserver.k8s.io/v1beta3", "networking.k8s.io/v1", "networking.k8s.io/v1beta1", "node.k8s.io/v1", "node.k8s.io/v1alpha1", "node.k8s.io/v1beta1", "policy/v1", "policy/v1beta1", "rbac.authorization.k8s.io/v1", "rbac.authorization.k8s.io/v1beta1", "rbac.authorization.k8s.io/v1alpha1", "resource.k8s.io/v1", "resource.k8s.io/v1beta2", "resource.k8s.io/v1beta1", "resource.k8s.io/v1alpha3", "scheduling.k8s.io/v1alpha1", "scheduling.k8s.io/v1beta1", "scheduling.k8s.io/v1", "storage.k8s.io/v1beta1", "storage.k8s.io/v1", "storage.k8s.io/v1alpha1", "storagemigration.k8s.io/v1beta1", "apiextensions.k8s.io/v1beta1", "apiextensions.k8s.io/v1"}
@@ -287,5 +294,37 @@ func capabilities(kube string, apis []string) (*Capabilities, error) {
 	}
 	set := append(VersionSet{}, defaultAPIVersions...)
 	set = append(set, apis...)
-	return &Capabilities{KubeVersion: kv, APIVersions: set, HelmVersion: BuildInfo{Version: "v4.1.4", KubeClientVersion: "v1.35"}}, nil
+	return &Capabilities{KubeVersion: kv, APIVersions: set, HelmVersion: helmVersion}, nil
+}
+
+// SimpleHead is what helm's manifest sorter reads from every document; failing to read it fails
+// helm template, so it fails here too.
+type SimpleHead struct {
+	Version  string `json:"apiVersion"`
+	Kind     string `json:"kind,omitempty"`
+	Metadata *struct {
+		Name        string            `json:"name"`
+		Annotations map[string]string `json:"annotations"`
+	} `json:"metadata,omitempty"`
+}
+
+var manifestSep = regexp.MustCompile(`(?m)^---[ \t]*`)
+
+func checkManifests(files map[string]string, names []string) error {
+	for _, n := range names {
+		content := files[n]
+		if strings.HasSuffix(n, "NOTES.txt") || strings.HasPrefix(path.Base(n), "_") || strings.TrimSpace(content) == "" {
+			continue
+		}
+		for _, d := range manifestSep.Split(strings.TrimLeftFunc(content, unicode.IsSpace), -1) {
+			if strings.TrimSpace(d) == "" {
+				continue
+			}
+			var head SimpleHead
+			if err := yaml.Unmarshal([]byte(strings.TrimLeftFunc(d, unicode.IsSpace)), &head); err != nil {
+				return usageError{fmt.Sprintf("YAML parse error on %s: %v", n, err)}
+			}
+		}
+	}
+	return nil
 }

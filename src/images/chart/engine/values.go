@@ -1,4 +1,4 @@
-// Values coalescing, ported from helm's pkg/chart/common/util/coalesce.go and common/values.go
+// Values coalescing, ported from helm v4.1.4's pkg/chart/common/util/coalesce.go and common/values.go
 // (Apache-2.0): chart defaults under user values, subcharts' values under their name, globals
 // passed down, null deleting a key.
 
@@ -137,22 +137,11 @@ func coalesceValues(c *Chart, v map[string]any, prefix string, merge bool) {
 						printf("warning: skipped value for %s.%s: Not a table.", subPrefix, key)
 					}
 				} else {
-					m := childChartMergeTrue(c, key, merge)
-					if !m {
-						cleanNilValues(src)
-					}
-					coalesceTablesFullKey(dest, src, concatPrefix(subPrefix, key), m)
+					coalesceTablesFullKey(dest, src, concatPrefix(subPrefix, key), childChartMergeTrue(c, key, merge))
 				}
 			}
 		} else {
-			if !merge {
-				if val == nil {
-					continue
-				}
-				if sub, ok := val.(map[string]any); ok {
-					cleanNilValues(sub)
-				}
-			}
+			// As helm 4.1: a chart default that is null stays null (later helm drops it).
 			v[key] = val
 		}
 	}
@@ -212,16 +201,6 @@ func coalesceTablesFullKey(dst, src map[string]any, prefix string, merge bool) m
 		}
 	}
 	return dst
-}
-
-func cleanNilValues(m map[string]any) {
-	for key, val := range m {
-		if val == nil {
-			delete(m, key)
-		} else if sub, ok := val.(map[string]any); ok {
-			cleanNilValues(sub)
-		}
-	}
 }
 
 func istable(v any) bool {

@@ -16,6 +16,7 @@ import { createGzip } from "node:zlib";
 import { pipeline } from "node:stream/promises";
 import { spawn } from "node:child_process";
 import { chartFlag, gatherListed, printListing, type ChartArgs } from "../images/chart/cli.ts";
+import { mirrorConfig, mirrorFlag, refsFromExport, type MirrorArgs } from "../images/mirror-config.ts";
 
 export const IMAGES_HELP = `Usage: download-package images COMMAND [options]
 
@@ -38,9 +39,15 @@ export const IMAGES_HELP = `Usage: download-package images COMMAND [options]
           (REGISTRY_USERNAME with REGISTRY_PASSWORD_FILE or REGISTRY_PASSWORD, or an existing docker login)
           load, tag and push every verified image into a private registry; prints digests
 
+  mirror-config --registry HOST[:PORT][/PATH] [--layout flat|by-registry] [--registry-map SRC=DEST...]
+          [--format containerd|k3s] [--plain-http] (--from DIR | the inputs of list)
+          the node configuration (containerd hosts.toml, k3s/RKE2 registries.yaml) that makes the
+          cluster pull each image from the registry; flat (default) drops the source registry from
+          the path, by-registry keeps it; two images landing on the same target are an error
+
 Exit codes: 0 ok, 2 usage, 4 a file failed its checksum (push), 7 some images failed.`;
 
-interface Args extends ChartArgs {
+interface Args extends ChartArgs, MirrorArgs {
   cmd: string;
   values: string[];
   manifests: string[];
@@ -62,14 +69,15 @@ interface Args extends ChartArgs {
 function parseArgs(argv: string[], env: NodeJS.ProcessEnv): Args | "help" {
   const [cmd, ...rest] = argv;
   if (!cmd || cmd === "--help" || cmd === "-h") return "help";
-  if (!["list", "export", "import", "push"].includes(cmd)) throw new UsageError(`unknown images command ${JSON.stringify(cmd)}`, "use list, export, import or push (download-package images --help)");
+  if (!["list", "export", "import", "push", "mirror-config"].includes(cmd)) throw new UsageError(`unknown images command ${JSON.stringify(cmd)}`, "use list, export, import, push or mirror-config (download-package images --help)");
   const arch = process.arch === "x64" ? "amd64" : process.arch;
   const a: Args = {
     cmd, values: [], manifests: [], images: [], json: false, mirrors: (env.BASE_IMAGE_MIRRORS ?? "").split(/[\s,]+/).filter(Boolean),
     platform: `linux/${arch}`, runtime: "auto", namespace: "k8s.io", ctr: "ctr", policy: "continue", pullTimeout: Number(env.MIRROR_TIMEOUT ?? 60) * 1000,
     charts: [], set: [], setString: [], setJson: [], apiVersions: [], render: "auto", all: false,
+    layout: "flat", registryMap: [], format: "containerd", plainHttp: false,
   };
-  const chartInput = cmd === "list" || cmd === "export";
+  const chartInput = cmd === "list" || cmd === "export" || cmd === "mirror-config";
   const one: Record<string, (v: string) => void> = {
     "--values": (v) => a.values.push(v), "-f": (v) => a.values.push(v), "--manifests": (v) => a.manifests.push(v), "--image": (v) => a.images.push(v),
     "--out": (v) => (a.out = v), "--from": (v) => (a.from = v), "--mirrors": (v) => (a.mirrors = v.split(/[\s,]+/).filter(Boolean)),
@@ -81,9 +89,10 @@ function parseArgs(argv: string[], env: NodeJS.ProcessEnv): Args | "help" {
     if (arg === "--help" || arg === "-h") return "help";
     if (arg === "--json") { a.json = true; continue; }
     if (chartInput && arg === "--all") { a.all = true; continue; }
+    if (cmd === "mirror-config" && arg === "--plain-http") { a.plainHttp = true; continue; }
     const eq = arg.indexOf("=");
     const name = arg.startsWith("--") && eq > 0 ? arg.slice(0, eq) : arg;
-    const set = (chartInput && chartFlag(a, name)) || one[name];
+    const set = (chartInput && chartFlag(a, name)) || (cmd === "mirror-config" && mirrorFlag(a, name)) || one[name];
     if (!set) throw new UsageError(`unknown flag ${arg} for images ${cmd}`, "run download-package images --help");
     const v = eq > 0 && arg.startsWith("--") ? arg.slice(eq + 1) : rest[++i];
     if (v === undefined) throw new UsageError(`${name} needs a value`);
@@ -324,6 +333,9 @@ export async function runImages(argv: string[], env: NodeJS.ProcessEnv, out: (s:
       return ExitCode.ok;
     case "export":
       return exportImages(a, env, out, log);
+    case "mirror-config":
+      mirrorConfig(a, a.from ? refsFromExport(a.from) : (await gatherListed(a, collect, env, log)).map((l) => l.ref), out);
+      return ExitCode.ok;
     case "import":
       return importImages(a, out);
     default:

@@ -99,8 +99,7 @@ describe("images list --chart", () => {
   ];
   for (const [name, args] of scenarios) {
     test(`builtin = helm template: ${name}`, async () => {
-      const b = await list(["--chart", shop, "--render", "builtin", ...args]);
-      const h = await list(["--chart", shop, "--render", "helm", ...args], { HELM_BIN: helm });
+      const [b, h] = await Promise.all([list(["--chart", shop, "--render", "builtin", ...args]), list(["--chart", shop, "--render", "helm", ...args], { HELM_BIN: helm })]);
       assert.equal(b.code, 0, b.stderr);
       assert.equal(h.code, 0, h.stderr);
       assert.ok(b.refs.length >= 8, b.stdout);

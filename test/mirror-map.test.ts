@@ -3,9 +3,14 @@
 // configuration for containerd (hosts.toml) and k3s/RKE2 (registries.yaml).
 
 import assert from "node:assert/strict";
-import { describe, test } from "node:test";
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
 import { collisions, containerdHosts, k3sRegistries, mirrorTarget, parseRegistryMap, type MirrorPlan } from "../src/images/mirror-map.ts";
-import { runDp } from "./helpers/run.ts";
+import { docker, dockerMissing, standInBase } from "./helpers/docker.ts";
+import { startRegistry, type Registry } from "./helpers/registry.ts";
+import { runDp, tmpdir } from "./helpers/run.ts";
 
 const plan = (p: Partial<MirrorPlan> = {}): MirrorPlan => ({ registry: "registry.example.internal:5000", layout: "flat", maps: new Map(), ...p });
 
@@ -52,5 +57,60 @@ describe("mirror mapping", () => {
       assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
       assert.doesNotMatch(r.stderr, /\n\s+at /);
     }
+  });
+});
+
+// The configuration works: the containerd inside the Docker engine pulls docker.io and quay.io
+// names (which do not exist there, and there is no internet) from a local registry through it.
+const CONTAINERD = "/var/run/docker/containerd/containerd.sock";
+describe("mirror-config drives a real containerd", { skip: dockerMissing() || (!fs.existsSync(CONTAINERD) && "no containerd socket inside the Docker engine") }, () => {
+  let reg: Registry;
+  const tag = `t${process.pid}`;
+  const name = `dp-chart-mirror-${tag}`;
+  before(async () => {
+    reg = await startRegistry();
+    docker(["build", "-q", "-t", name, "-"], { input: `FROM ${standInBase()}\nLABEL which=${name}\n` });
+    // flat: REGISTRY/library/NAME; by-registry under a path: REGISTRY/mirror/quay.io/org/NAME
+    for (const p of [`library/${name}:1`, `mirror/quay.io/org/${name}:2`]) {
+      docker(["tag", name, `${reg.host}/${p}`]);
+      docker(["push", `${reg.host}/${p}`]);
+      docker(["rmi", `${reg.host}/${p}`]);
+    }
+    docker(["rmi", name]);
+  });
+  after(() => reg?.close());
+
+  const pull = async (registry: string, layout: string, ref: string) => {
+    const r = await runDp({}, ["images", "mirror-config", "--registry", registry, "--layout", layout, "--plain-http", "--image", ref]);
+    assert.equal(r.code, 0, r.stderr);
+    const hosts = tmpdir("dp-chart-hosts-");
+    for (const part of r.stdout.split("\n# /etc/containerd/certs.d/").slice(1)) {
+      const [first, ...rest] = part.split("\n");
+      const dir = first.replace(/\/hosts\.toml$/, "");
+      fs.mkdirSync(path.join(hosts, dir), { recursive: true });
+      fs.writeFileSync(path.join(hosts, dir, "hosts.toml"), rest.join("\n"));
+    }
+    const ns = `dp-chart-${tag}`;
+    const res = spawnSync("ctr", ["--address", CONTAINERD, "-n", ns, "images", "pull", "--hosts-dir", hosts, ref], { encoding: "utf8" });
+    spawnSync("ctr", ["--address", CONTAINERD, "-n", ns, "images", "rm", ref]);
+    fs.rmSync(hosts, { recursive: true, force: true });
+    return res;
+  };
+
+  test("flat layout: docker.io/library/NAME is pulled from REGISTRY/library/NAME", async () => {
+    const r = await pull(reg.host, "flat", `docker.io/library/${name}:1`);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+  });
+
+  test("by-registry under a path: quay.io/org/NAME is pulled from REGISTRY/mirror/quay.io/org/NAME (override_path)", async () => {
+    const r = await pull(`${reg.host}/mirror`, "by-registry", `quay.io/org/${name}:2`);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+  });
+
+  test("without the configuration the pull fails (the test above is not vacuous)", () => {
+    const empty = tmpdir("dp-chart-empty-");
+    const r = spawnSync("ctr", ["--address", CONTAINERD, "-n", `dp-chart-${tag}`, "images", "pull", "--hosts-dir", empty, `quay.io/org/${name}:2`], { encoding: "utf8", timeout: 60_000 });
+    fs.rmSync(empty, { recursive: true, force: true });
+    assert.notEqual(r.status, 0);
   });
 });

@@ -63,7 +63,11 @@ else {
       execFileSync(go, ["build", "-trimpath", "-ldflags=-s -w", "-o", raw, "."], {
         cwd: path.join(gopath, "src/dpchart"),
         stdio: ["ignore", "inherit", "inherit"],
-        env: { ...process.env, GO111MODULE: "off", GOPATH: `${gopath}${path.delimiter}${gocode}`, GOOS: "js", GOARCH: "wasm", GOFLAGS: "" },
+        env: {
+          ...process.env, GO111MODULE: "off", GOPATH: `${gopath}${path.delimiter}${gocode}`, GOOS: "js", GOARCH: "wasm", GOFLAGS: "",
+          // Go needs a build cache; without HOME (some CI runners) it has none of its own.
+          ...(process.env.GOCACHE || process.env.HOME ? {} : { GOCACHE: path.join(os.tmpdir(), "dp-go-build-cache") }),
+        },
       });
       const bytes = fs.readFileSync(raw);
       fs.writeFileSync(`${wasmOut}.new`, gzipSync(bytes, { level: 9 }));

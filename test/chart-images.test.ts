@@ -122,6 +122,15 @@ describe("images list --chart", () => {
     assert.ok(kube.refs.includes("docker.io/bitnami/kubectl:1.29") && kube.refs.includes("registry.k8s.io/sig-storage/snapshot-controller:v8.0.1"), kube.stdout);
   });
 
+  test("several --chart in one process: the union, each image with its own chart", async () => {
+    const both = await list(["--chart", shop, "--chart", path.join(ROOT, "deploy/helm"), "--render", "builtin"]);
+    const one = await list(["--chart", shop, "--render", "builtin"]);
+    assert.equal(both.code, 0, both.stderr);
+    assert.deepEqual(both.refs, [...one.refs, "registry.example.internal/app:1.0.0", "registry.example.internal/package-init-container:0.1.0"].sort());
+    assert.equal(both.entries.find((e) => e.ref === "registry.example.internal/app:1.0.0")?.sources[0].chart, "app-with-package");
+    assert.equal(both.stderr.match(/YAML number 1\.10/g)?.length, 1, both.stderr);
+  });
+
   test("a chart .tgz (helm package) gives the same list as its directory", async () => {
     const tgz = path.join(work, "shop-1.2.0.tgz");
     execFileSync(helm, ["package", shop, "--destination", work]);

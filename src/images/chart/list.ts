@@ -77,43 +77,58 @@ export async function listChartImages(o: ChartOptions, env: NodeJS.ProcessEnv): 
   const out: ChartListing = { images: [], warnings: [], renderer: helm ? `helm (${helm})` : "builtin" };
   const byRef = new Map<string, ChartImage>();
   for (const chart of o.charts) {
-    // The built-in render also gives the values, charts and numbers used for attribution.
-    const info = helm ? await builtin(chart, o).catch(() => undefined) : await builtin(chart, o);
-    const files = helm ? await renderWithHelm(helm, { ...o, chart }, env) : info!.manifests ?? [];
-    const { hits, problems } = extractImages(renderable(files));
-    for (const p of problems) out.warnings.push(`${p.template}: ${p.object} ${p.path}: ${p.message}`);
-    for (const w of info?.warnings ?? []) out.warnings.push(`${chart}: ${w}`);
-    for (const h of hits) {
-      if (h.test && !o.all) continue;
-      add(byRef, h, info, undefined);
+    const mine = await listOne(chart, o, helm, env, out.warnings);
+    for (const img of mine) {
+      const cur = byRef.get(img.ref);
+      if (!cur) byRef.set(img.ref, img);
+      else merge(cur, img);
     }
-    if (o.all && info?.disabled?.length) {
-      const every = await builtin(chart, o, true);
-      const { hits: more } = extractImages(renderable(every.manifests ?? []));
-      for (const h of more) {
-        const d = info.disabled.find((x) => chartOfTemplate(h.template).startsWith(x.path));
-        if (d && !byRef.has(formatImageRef(h.image))) add(byRef, h, every, `${d.path}: ${d.why || "disabled"}`);
-      }
-    }
-    if (info) out.warnings.push(...checks([...byRef.values()], info, o));
   }
   out.images = [...byRef.values()].sort((a, b) => a.ref.localeCompare(b.ref));
   return out;
+}
+
+function merge(into: ChartImage, img: ChartImage): void {
+  into.sources.push(...img.sources);
+  if (!img.disabled) delete into.disabled;
+  if (!img.test) delete into.test;
+}
+
+async function listOne(chart: string, o: ChartOptions, helm: string | undefined, env: NodeJS.ProcessEnv, warnings: string[]): Promise<ChartImage[]> {
+  // The built-in render also gives the values, charts and numbers used for attribution.
+  const info = helm ? await builtin(chart, o).catch(() => undefined) : await builtin(chart, o);
+  const files = helm ? await renderWithHelm(helm, { ...o, chart }, env) : info!.manifests ?? [];
+  const { hits, problems } = extractImages(renderable(files));
+  for (const p of problems) warnings.push(`${p.template}: ${p.object} ${p.path}: ${p.message}`);
+  for (const w of info?.warnings ?? []) warnings.push(`${chart}: ${w}`);
+  const byRef = new Map<string, ChartImage>();
+  for (const h of hits) if (!h.test || o.all) add(byRef, h, info, undefined);
+  if (o.all && info?.disabled?.length) {
+    const every = await builtin(chart, o, true);
+    for (const h of extractImages(renderable(every.manifests ?? [])).hits) {
+      const c = chartOfTemplate(h.template);
+      const d = info.disabled.find((x) => c === x.path || c.startsWith(`${x.path}/`));
+      if (d && !byRef.has(formatImageRef(h.image))) add(byRef, h, every, `${d.path}: ${d.why || "disabled"}`);
+    }
+  }
+  const images = [...byRef.values()];
+  if (info) warnings.push(...checks(images, info, o, chart));
+  return images;
 }
 
 function add(byRef: Map<string, ChartImage>, h: Hit, info: RenderResponse | undefined, disabled: string | undefined): void {
   const ref = formatImageRef(h.image);
   const chart = chartOfTemplate(h.template);
   const values = info ? attribute(h, chart, info) : undefined;
-  const e = byRef.get(ref) ?? { ref, sources: [] };
-  e.sources.push({ file: h.template, path: `${h.object} ${h.path}`, chart, template: h.template.slice(chart.length + 1), object: h.object, ...(values?.length ? { values } : {}) });
-  if (disabled) e.disabled = disabled;
-  if (h.test && !e.sources.some((s) => s !== e.sources.at(-1))) e.test = true;
-  byRef.set(ref, e);
+  const source = { file: h.template, path: `${h.object} ${h.path}`, chart, template: h.template.slice(chart.length + 1), object: h.object, ...(values?.length ? { values } : {}) };
+  const img: ChartImage = { ref, sources: [source], ...(disabled ? { disabled } : {}), ...(h.test ? { test: true } : {}) };
+  const cur = byRef.get(ref);
+  if (cur) merge(cur, img);
+  else byRef.set(ref, img);
 }
 
 /** Warnings: no tag (the cluster pulls :latest), numeric tags, artifacthub.io/images differences. */
-function checks(images: ChartImage[], info: RenderResponse, o: ChartOptions): string[] {
+function checks(images: ChartImage[], info: RenderResponse, o: ChartOptions, chart: string): string[] {
   const w: string[] = [];
   for (const img of images) {
     const src = img.sources[0];
@@ -127,7 +142,7 @@ function checks(images: ChartImage[], info: RenderResponse, o: ChartOptions): st
       if (!tag || n.rendered !== tag || !/tag|version/i.test(key)) continue;
       const scope = scopePrefix(src.chart);
       if (!(n.path.startsWith(scope) || n.path.startsWith("global."))) continue;
-      const orig = originalText(n.path, o.values, src.chart === info.charts?.[0]?.path ? o.charts : []);
+      const orig = originalText(n.path, o.values, [chart]);
       w.push(`values ${n.path} is the YAML number ${orig ?? n.rendered}, which helm renders as ${n.rendered} (${img.ref}): quote it${orig && orig !== n.rendered ? ` ("${orig}")` : ""} if you meant a string`);
     }
   }

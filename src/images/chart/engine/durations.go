@@ -26,7 +26,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"text/template"
+
+	template "dpchart/gotemplate"
 )
 
 func durationFuncs() template.FuncMap {

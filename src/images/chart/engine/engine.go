@@ -16,9 +16,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"text/template"
-
 	"dpchart/common"
+	template "dpchart/gotemplate"
 
 	"github.com/BurntSushi/toml"
 	"github.com/Masterminds/sprig"
@@ -113,7 +112,7 @@ func initFunMap(t *template.Template) {
 }
 
 func funcMap() template.FuncMap {
-	f := sprig.TxtFuncMap()
+	f := template.FuncMap(sprig.TxtFuncMap())
 	delete(f, "env")
 	delete(f, "expandenv")
 	extra := template.FuncMap{

@@ -213,6 +213,69 @@ describe("images list --chart", () => {
   });
 });
 
+describe("images in rendered manifests (pure)", () => {
+  test("containers of every kind, operator resources, flags, env, ConfigMaps; never a non-reference", async () => {
+    const { extractImages } = await import("../src/images/chart/extract.ts");
+    const { parseImageRef, formatImageRef } = await import("../src/images/refs.ts");
+    const content = `apiVersion: v1
+kind: Pod
+metadata: {name: p}
+spec:
+  ephemeralContainers: [{name: debug, image: "busybox:1.36"}]
+  initContainers: [{name: init, image: "quay.io/org/init:v1", imagePullPolicy: Always}]
+  containers:
+    - name: main
+      image: registry.example.internal:5000/team/app@sha256:${"c".repeat(64)}
+      args: ["--acme-http01-solver-image=quay.io/jetstack/cert-manager-acmesolver:v1.15.0", "--port=8080", "--log-level=info"]
+      env:
+        - {name: RELATED_IMAGE_DB, value: "docker.io/library/postgres:16"}
+        - {name: ALWAYS_PULL_IMAGE, value: "false"}
+        - {name: MODE, value: "fast"}
+---
+apiVersion: monitoring.coreos.com/v1
+kind: Alertmanager
+metadata: {name: am}
+spec: {image: quay.io/prometheus/alertmanager, version: v0.27.0}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: agents}
+data:
+  config.yaml: |
+    jenkins:
+      agentImage: "jenkins/inbound-agent:3256.v88a_f6e922152-1"
+      alwaysPullImage: false
+      imagePullPolicy: IfNotPresent
+  defaultImage: alpine/git:2.45.2
+  notes: "an image of the cluster"
+---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: things.example.com}
+spec:
+  versions:
+    - name: v1
+      schema:
+        openAPIV3Schema:
+          properties:
+            image: {type: string, description: "The image to run"}
+`;
+    const { hits, problems } = extractImages([{ name: "c/templates/all.yaml", content }]);
+    assert.deepEqual(problems, []);
+    assert.deepEqual([...new Set(hits.map((h) => formatImageRef(h.image)))].sort(), [
+      "docker.io/alpine/git:2.45.2",
+      "docker.io/jenkins/inbound-agent:3256.v88a_f6e922152-1",
+      "docker.io/library/busybox:1.36",
+      "docker.io/library/postgres:16",
+      "quay.io/jetstack/cert-manager-acmesolver:v1.15.0",
+      "quay.io/org/init:v1",
+      "quay.io/prometheus/alertmanager:v0.27.0",
+      `registry.example.internal:5000/team/app@sha256:${"c".repeat(64)}`,
+    ]);
+    for (const s of ["false", "IfNotPresent", "Always", "nginx:", "http://x/y", "{{ .Values.image }}", "Upper/Case:1", ""]) assert.equal(parseImageRef(s), undefined, s);
+  });
+});
+
 describe("built-in renderer output = helm template output, document by document", () => {
   // The engine itself (dist/chart-engine.wasm.gz, loaded as the program loads it), not just the images.
   const docs = (text: string) => text.split(/^---[ \t]*$/m).map((d) => d.replace(/^# Source:.*$/m, "").trim()).filter(Boolean).sort();

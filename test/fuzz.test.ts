@@ -32,8 +32,8 @@ const GNU_COMPARISONS = Number(process.env.FUZZ_GNU_COMPARISONS ?? 600);
 const CASE_TIMEOUT_MS = 10_000;
 const ZIP_SLIP = path.resolve(import.meta.dirname, "../../shared/corpus/zip-slip.tar");
 
-/** Outside every staging directory, named by absolute entry names and link targets the mutator writes. */
-const OUTSIDE = path.join(os.tmpdir(), "dp-fuzz-outside");
+/** Outside every staging directory, named by absolute entry names and link targets the mutator writes (same length every run). */
+const OUTSIDE = fs.mkdtempSync(path.join(os.tmpdir(), "dp-fuzz-outside-"));
 
 interface Tree {
   [rel: string]: string;
@@ -155,7 +155,10 @@ describe("extractor property suite", () => {
     for (const format of ["gnu", "posix", "ustar"]) seeds.push(spawnSync("tar", ["-C", src, `--format=${format}`, "-cf", "-", "d"]).stdout);
     if (fs.existsSync(ZIP_SLIP)) seeds.push(fs.readFileSync(ZIP_SLIP));
   });
-  after(() => fs.rmSync(work, { recursive: true, force: true }));
+  after(() => {
+    fs.rmSync(work, { recursive: true, force: true });
+    fs.rmSync(OUTSIDE, { recursive: true, force: true });
+  });
 
   it(`${ONLY === undefined ? CASES : 1} mutated archives, seed ${SEED}: contained, exit 5/6 only, as GNU tar on success`, async () => {
     const outsideBefore = tree(OUTSIDE);

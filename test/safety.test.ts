@@ -235,6 +235,8 @@ describe("headers that GNU tar reads differently are refused (found by test/fuzz
     expectBodyRefused(Buffer.concat([header({ name: "g", type: "g", content: "30 path=.download-package/x\n" }), padded(Buffer.from("30 path=.download-package/x\n")), tar([{ name: "a.txt", content: "a" }])]), /"a.txt": has a PAX header GNU tar would read differently: a global PAX header sets path/));
   it("a PAX path then a GNU long name for one entry (each reader picks a different one)", () =>
     expectBodyRefused(Buffer.concat([tar([{ name: "x", pax: { path: "pax-name.txt" }, content: "" }], { endBlocks: 0 }).subarray(0, 1024), tar([{ name: "gnu-name.txt", gnuLongName: true, content: "x" }])]), /"gnu-name.txt": has both a PAX path and a GNU long-name record/));
+  it("two PAX headers for one entry (node-tar merges them, GNU tar keeps the last)", () =>
+    expectBodyRefused(Buffer.concat([tar([{ name: "x", pax: { path: "first.txt" } }], { endBlocks: 0 }).subarray(0, 1024), tar([{ name: "second.txt", pax: { mtime: "1700000000" }, content: "x" }])]), /"first.txt": has a PAX header GNU tar would read differently: two PAX extended headers for one entry/));
   it("a contiguous file named like a directory", () => refusedTar([{ name: "dir/", type: "7", content: "" }], /"dir\/": is a regular file whose name ends with '\/'/));
   it("an old GNU 'N' record", () => expectBodyRefused(patched({ name: "n", type: "N", content: "longname\0" }, () => {}), /corrupt tar archive: type 'N'/));
   it("a name that is not UTF-8 (node-tar would rename it, GNU tar keeps the bytes)", () => expectBodyRefused(patched({ name: "latin1-x.txt", content: "x" }, (h) => (h[7] = 0xe9)), /corrupt tar archive: the name "latin1-\uFFFD\.txt" is not valid UTF-8/));

@@ -98,7 +98,9 @@ export function strictTar() {
     const pax = lenientParse(str, ex, g);
     // GNU tar applies a global path, linkpath or size to every entry after it; node-tar ignores the first two.
     const globalProblem = g && /(^|\n)\d+ (path|linkpath|size)=/.test(str) ? "a global PAX header sets path, linkpath or size" : undefined;
-    const problem = (ex?.[STRICT_PROBLEM] as string | undefined) ?? globalProblem ?? paxProblem(str);
+    // Two extended headers in a row: node-tar merges them, GNU tar keeps only the last one's records.
+    const twiceProblem = !g && ex instanceof Pax ? "two PAX extended headers for one entry" : undefined;
+    const problem = (ex?.[STRICT_PROBLEM] as string | undefined) ?? globalProblem ?? twiceProblem ?? paxProblem(str);
     Object.assign(pax, { [PAX_PATH]: pax.path, [PAX_LINKPATH]: pax.linkpath });
     if (problem) Object.assign(pax, { [STRICT_PROBLEM]: problem });
     return pax;

@@ -239,7 +239,17 @@ describe("headers that GNU tar reads differently are refused (found by test/fuzz
     expectBodyRefused(Buffer.concat([tar([{ name: "x", pax: { path: "first.txt" } }], { endBlocks: 0 }).subarray(0, 1024), tar([{ name: "second.txt", pax: { mtime: "1700000000" }, content: "x" }])]), /"first.txt": has a PAX header GNU tar would read differently: two PAX extended headers for one entry/));
   it("a contiguous file named like a directory", () => refusedTar([{ name: "dir/", type: "7", content: "" }], /"dir\/": is a regular file whose name ends with '\/'/));
   it("an old GNU 'N' record", () => expectBodyRefused(patched({ name: "n", type: "N", content: "longname\0" }, () => {}), /corrupt tar archive: type 'N'/));
-  it("a name that is not UTF-8 (node-tar would rename it, GNU tar keeps the bytes)", () => expectBodyRefused(patched({ name: "latin1-x.txt", content: "x" }, (h) => (h[7] = 0xe9)), /corrupt tar archive: the name "latin1-\uFFFD\.txt" is not valid UTF-8/));
+  it("a name that is not UTF-8 (node-tar would rename it, GNU tar keeps the bytes)", () => expectBodyRefused(patched({ name: "latin1-x.txt", content: "x" }, (h) => (h[7] = 0xe9)), /"latin1-\uFFFD\.txt": has a name or link target that is not valid UTF-8/));
+  it("GNU tar's own posix archives with long non-ASCII names install (their PAX header names are cut mid-character)", async () => {
+    const dir = tmpdir("dp-utf8-");
+    const names = [1, 2, 3].map((i) => `${i}-${"é".repeat(70)}.txt`);
+    for (const n of names) fs.writeFileSync(path.join(dir, n), n);
+    srv.route("/utf8.tar", { body: execFileSync("tar", ["-C", dir, "--format=posix", "-cf", "-", ...names]) });
+    const dest = tmpdir();
+    const r = await runDp({ PACKAGE_URL: `${srv.url}/utf8.tar`, PACKAGE_DEST: dest });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(fs.readdirSync(dest).filter((n) => n !== ".download-package").sort(), names);
+  });
   it("modes are the archive's, whatever the umask (group and other write bits kept)", async () => {
     srv.route("/modes.tar", { body: tar([{ name: "shared/", type: "5", mode: 0o777 }, { name: "shared/rw", content: "x", mode: 0o666 }, { name: "none", content: "x", mode: 0 }]) });
     const dest = tmpdir();

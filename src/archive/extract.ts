@@ -170,6 +170,8 @@ export class Extractor {
     if ((ex[PAX_PATH] !== undefined && ex[PAX_PATH] !== entry.path) || (ex[PAX_LINKPATH] !== undefined && ex[PAX_LINKPATH] !== entry.linkpath)) {
       this.refuse(entry, "has both a PAX path and a GNU long-name record (tar readers disagree on which wins)", "the archive is corrupt or crafted; rebuild it");
     }
+    // node-tar decodes names as UTF-8, replacing invalid bytes; GNU tar keeps the bytes.
+    if (`${entry.path}\0${entry.linkpath ?? ""}`.includes("\uFFFD")) this.refuse(entry, "has a name or link target that is not valid UTF-8", "rebuild the package with UTF-8 file names");
     const verdict = entryPath(entry.path, o.stripComponents, o.maxPathLength);
     if (!verdict.ok) this.refuse(entry, verdict.reason);
     if ("skip" in verdict) return entry.resume();

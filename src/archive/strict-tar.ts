@@ -26,12 +26,10 @@ export function numericFieldProblem(block: Buffer): string | undefined {
   return undefined;
 }
 
-/** Type flags and names node-tar and GNU tar do not read alike. */
-function headerProblem(block: Buffer, h: Header): string | undefined {
+/** Type flags node-tar and GNU tar do not read alike. */
+function headerProblem(block: Buffer): string | undefined {
   // 'N': node-tar takes it as a long name for the next entry, GNU tar as an old "names" entry.
   if (block[156] === 0x4e) return "type 'N' (an old GNU long-name record) is read differently by GNU tar";
-  // node-tar decodes names as UTF-8 and replaces invalid bytes; GNU tar keeps the bytes.
-  if (h.path?.includes("\uFFFD") || h.linkpath?.includes("\uFFFD")) return `the name ${JSON.stringify(h.path)} is not valid UTF-8`;
   return undefined;
 }
 
@@ -89,7 +87,7 @@ export function strictTar() {
     lenientDecode.call(this, buf, off, ...rest);
     if (this.nullBlock || !this.cksumValid) return; // node-tar reports those itself
     const block = buf.subarray(off ?? 0, (off ?? 0) + 512);
-    const problem = numericFieldProblem(block) ?? headerProblem(block, this);
+    const problem = numericFieldProblem(block) ?? headerProblem(block);
     if (problem) throw new Error(problem);
   };
   const paxClass = Pax as unknown as { parse: ParsePax };

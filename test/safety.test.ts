@@ -237,6 +237,11 @@ describe("headers that GNU tar reads differently are refused (found by test/fuzz
     expectBodyRefused(Buffer.concat([tar([{ name: "x", pax: { path: "pax-name.txt" }, content: "" }], { endBlocks: 0 }).subarray(0, 1024), tar([{ name: "gnu-name.txt", gnuLongName: true, content: "x" }])]), /"gnu-name.txt": has both a PAX path and a GNU long-name record/));
   it("two PAX headers for one entry (node-tar merges them, GNU tar keeps the last)", () =>
     expectBodyRefused(Buffer.concat([tar([{ name: "x", pax: { path: "first.txt" } }], { endBlocks: 0 }).subarray(0, 1024), tar([{ name: "second.txt", pax: { mtime: "1700000000" }, content: "x" }])]), /"first.txt": has a PAX header GNU tar would read differently: two PAX extended headers for one entry/));
+  it("a GNU long name without its NUL (node-tar stops at the size, GNU tar reads on into the padding)", () => {
+    const body = Buffer.from("x/.download-package\0");
+    const longName = Buffer.concat([header({ name: "././@LongLink", type: "L", size: 1 }), padded(body)]);
+    return expectBodyRefused(Buffer.concat([tar([{ name: "first.txt", content: "1" }], { endBlocks: 0 }), longName, tar([{ name: "short", content: "x" }])]), /a long-name record after entry "first.txt" is not NUL-terminated/);
+  });
   it("a contiguous file named like a directory", () => refusedTar([{ name: "dir/", type: "7", content: "" }], /"dir\/": is a regular file whose name ends with '\/'/));
   it("an old GNU 'N' record", () => expectBodyRefused(patched({ name: "n", type: "N", content: "longname\0" }, () => {}), /corrupt tar archive: type 'N'/));
   it("a name that is not UTF-8 (node-tar would rename it, GNU tar keeps the bytes)", () => expectBodyRefused(patched({ name: "latin1-x.txt", content: "x" }, (h) => (h[7] = 0xe9)), /"latin1-\uFFFD\.txt": has a name or link target that is not valid UTF-8/));

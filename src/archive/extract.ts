@@ -115,6 +115,10 @@ export class Extractor {
         return fail(e as AppError);
       }
       if (/(^|\n)\d+ GNU\.sparse\./.test(raw)) this.sparsePending = true;
+      // A GNU long name or link (not PAX records) without its NUL: node-tar stops at the record's size, GNU tar reads on into the padding.
+      if (!raw.includes("\0") && !/^\d+ [^=\n]+=[^]*\n$/.test(raw)) {
+        fail(new ArchiveError(`corrupt tar archive: a long-name record${this.lastEntry ? ` after entry ${JSON.stringify(this.lastEntry)}` : ""} is not NUL-terminated (tar readers disagree on the name)`, "the archive is corrupt or crafted; rebuild it"));
+      }
     });
     p.on("ignoredEntry", (entry: ReadEntry) => {
       const reason = TYPE_REASONS[entry.type] ?? (entry.meta ? `is a ${entry.type} header of ${entry.size} bytes, over node-tar's limit` : `has entry type ${entry.type}`);
@@ -164,8 +168,8 @@ export class Extractor {
     if (++this.stats.entries > o.maxEntries) throw new ArchiveError(`archive has more than ${o.maxEntries} entries`, "raise PACKAGE_MAX_ENTRIES if the package is legitimate");
     if (this.sparsePending) this.refuse(entry, "is a GNU sparse file (PAX GNU.sparse records)", TYPE_HINT, "unsupported");
     const ex = (entry.extended ?? {}) as unknown as Record<string, string | undefined>;
-    const paxProblem = ex[STRICT_PROBLEM] ?? (entry.globalExtended as unknown as Record<string, string | undefined> | undefined)?.[STRICT_PROBLEM];
-    if (paxProblem) this.refuse(entry, `has a PAX header GNU tar would read differently: ${paxProblem}`, "the archive is corrupt or crafted; rebuild it");
+    const strictProblem = ex[STRICT_PROBLEM] ?? (entry.globalExtended as unknown as Record<string, string | undefined> | undefined)?.[STRICT_PROBLEM];
+    if (strictProblem) this.refuse(entry, `has a PAX header GNU tar would read differently: ${strictProblem}`, "the archive is corrupt or crafted; rebuild it");
     // A GNU long-name record after a PAX header: node-tar takes the long name, GNU tar the PAX one.
     if ((ex[PAX_PATH] !== undefined && ex[PAX_PATH] !== entry.path) || (ex[PAX_LINKPATH] !== undefined && ex[PAX_LINKPATH] !== entry.linkpath)) {
       this.refuse(entry, "has both a PAX path and a GNU long-name record (tar readers disagree on which wins)", "the archive is corrupt or crafted; rebuild it");

@@ -8,7 +8,9 @@ import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { spawn } from "node:child_process";
 import { createGzip } from "node:zlib";
-import { AppError, ExitCode, SignalError, UsageError, fromFsError } from "../errors.ts";
+import { AppError, ExitCode, LocalIOError, SignalError, UsageError, fromFsError } from "../errors.ts";
+import { ensureDir } from "../install/tree.ts";
+import { pseudoFsOf } from "../install/pseudo-fs.ts";
 import { inspectArchive } from "./archive.ts";
 import { fileNameFor } from "./filename.ts";
 import { lastLine, run } from "./proc.ts";
@@ -126,6 +128,18 @@ function collisions(refs: string[], index: Map<string, IndexEntry>): Map<string,
   return clash;
 }
 
+/** --out made (never on /proc, /sys…: mkdir -p loops there) and cleared of a killed run's leftovers. */
+function prepareOut(out: string) {
+  const pseudo = pseudoFsOf(out);
+  if (pseudo) throw new LocalIOError(`--out ${out} is on a ${pseudo} pseudo filesystem`, "export into a directory on a real disk");
+  try {
+    ensureDir(out);
+    removeLeftovers(out);
+  } catch (e) {
+    throw fromFsError(e, `--out ${out}`);
+  }
+}
+
 /** Leftovers of a run that was killed: partial archives and half-written lists. */
 function removeLeftovers(dir: string) {
   for (const f of fs.readdirSync(dir)) if (/\.tmp$/.test(f)) fs.rmSync(path.join(dir, f), { force: true });
@@ -186,14 +200,9 @@ function readState(dir: string): State {
 }
 
 export async function exportImages(o: ExportOptions, io: Io): Promise<number> {
+  prepareOut(o.out);
   const ping = await run("docker", ["version", "--format", "{{.Server.Version}}"], { signal: io.signal });
   if (ping.status !== 0) throw new RuntimeUnreachable(`Docker does not answer: ${lastLine(ping.stderr) || `exit ${ping.status}`}`, "export needs a running Docker engine (docker info)");
-  try {
-    fs.mkdirSync(o.out, { recursive: true });
-    removeLeftovers(o.out);
-  } catch (e) {
-    throw fromFsError(e, `--out ${o.out}`);
-  }
   const st = readState(o.out);
   const clash = collisions(o.refs, st.index);
   const rows: Row[] = [];

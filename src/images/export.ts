@@ -13,6 +13,8 @@ import { ensureDir } from "../install/tree.ts";
 import { pseudoFsOf } from "../install/pseudo-fs.ts";
 import { inspectArchive } from "./archive.ts";
 import { fileNameFor } from "./filename.ts";
+import { writeLayoutArchive } from "./layout.ts";
+import { dockerInsecurity, requireSkopeo, skopeoCopy } from "./skopeo.ts";
 import { lastLine, run } from "./proc.ts";
 import { normalizeRef } from "./refs.ts";
 import { count, errorText, rowsTable, type Row } from "./report.ts";
@@ -61,6 +63,8 @@ interface Pulled {
   name: string;
   digest?: string;
   from: string;
+  /** The registry image by digest (what skopeo copies); absent for a local image (--use-local). */
+  registryRef?: string;
 }
 
 /** Pull REF from the first source that has it; returns the registry's manifest digest. */
@@ -76,14 +80,15 @@ async function pull(ref: string, o: ExportOptions, io: Io): Promise<Pulled> {
     const got = await inspect(s.ref, io.signal);
     const digest = ref.includes("@") ? ref.split("@")[1] : got?.RepoDigests?.find((d) => normalizeRef(repoOf(d)) === normalizeRef(repoOf(s.ref)))?.split("@")[1];
     // A digest reference cannot be re-tagged: it is saved under the source's digest reference.
-    if (ref.includes("@")) return { name: s.ref, digest, from: s.label };
+    const registryRef = digest ? `${repoOf(s.ref)}@${digest}` : s.ref;
+    if (ref.includes("@")) return { name: s.ref, digest, from: s.label, registryRef };
     if (s.ref !== normalizeRef(ref)) {
       // A failed tag would leave the old local image under REF: that must never be saved.
       const tag = await run("docker", ["tag", s.ref, ref], { signal: io.signal });
       if (tag.status !== 0) throw new Error(`docker tag ${s.ref} ${ref} failed: ${lastLine(tag.stderr)}`);
       await run("docker", ["rmi", s.ref], { signal: io.signal });
     }
-    return { name: ref, digest, from: s.label };
+    return { name: ref, digest, from: s.label, registryRef };
   }
   throw new Error(errors.join("; "));
 }
@@ -109,6 +114,25 @@ async function save(ref: string, file: string, signal: AbortSignal): Promise<voi
     throw code ? fromFsError(e, `writing ${path.basename(file)}`) : e;
   } finally {
     signal.removeEventListener("abort", kill);
+  }
+}
+
+/**
+ * The registry's own image (manifest and blobs byte for byte, every platform of a pinned index)
+ * through skopeo into a layout next to FILE, then FILE. Returns the manifest digest it carries.
+ */
+async function saveLayout(src: string, file: string, ref: string, o: ExportOptions, ctx: Ctx, signal: AbortSignal): Promise<string> {
+  const dir = `${file}.layout.tmp`;
+  fs.rmSync(dir, { recursive: true, force: true });
+  try {
+    await skopeoCopy({ src: `docker://${src}`, dest: `oci:${dir}:image`, all: ref.includes("@"), platform: o.platform, srcInsecure: ctx.insecure(src.split("/")[0]), env: process.env, signal });
+    return await writeLayoutArchive(dir, file, ref, o.platform, signal);
+  } catch (e) {
+    if (signal.aborted) throw signal.reason;
+    const code = (e as NodeJS.ErrnoException).code;
+    throw code ? fromFsError(e, `writing ${path.basename(file)}`) : e;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -142,7 +166,7 @@ function prepareOut(out: string) {
 
 /** Leftovers of a run that was killed: partial archives and half-written lists. */
 function removeLeftovers(dir: string) {
-  for (const f of fs.readdirSync(dir)) if (/\.tmp$/.test(f)) fs.rmSync(path.join(dir, f), { force: true });
+  for (const f of fs.readdirSync(dir)) if (/\.tmp$/.test(f)) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
 }
 
 interface State {
@@ -150,7 +174,12 @@ interface State {
   index: Map<string, IndexEntry>;
 }
 
-async function exportOne(ref: string, o: ExportOptions, st: State, io: Io): Promise<Row> {
+/** What the run learnt once: which registries the local Docker reaches without TLS. */
+interface Ctx {
+  insecure: (hostPort: string) => boolean;
+}
+
+async function exportOne(ref: string, o: ExportOptions, st: State, ctx: Ctx, io: Io): Promise<Row> {
   const fileName = fileNameFor(ref);
   const file = path.join(o.out, fileName);
   const row: Row = { image: ref, file: fileName, result: "failed", detail: "" };
@@ -173,13 +202,15 @@ async function exportOne(ref: string, o: ExportOptions, st: State, io: Io): Prom
   const got = await inspect(source.name, io.signal);
   if (!got) return { ...row, detail: "pulled, but docker does not show the image" };
   if (`${got.Os}/${got.Architecture}` !== o.platform) return { ...row, detail: `the image is ${got.Os}/${got.Architecture}, not ${o.platform}` };
-  await save(source.name, file, io.signal);
+  const manifest = source.registryRef ? await saveLayout(source.registryRef, file, ref, o, ctx, io.signal) : await save(source.name, file, io.signal).then(() => undefined);
   const held = await inspectArchive(file, io.signal);
-  if (held.id !== got.Id) {
+  const pinned = ref.includes("@") ? ref.split("@")[1] : undefined;
+  const wrong = held.id !== got.Id ? `the saved archive holds ${held.id}, not the pulled ${got.Id}` : pinned && manifest && manifest !== pinned ? `the registry's manifest is ${manifest}, not the pinned ${pinned}` : "";
+  if (wrong) {
     fs.rmSync(file, { force: true });
-    return { ...row, detail: `the saved archive holds ${held.id}, not the pulled ${got.Id}` };
+    return { ...row, detail: wrong };
   }
-  const entry: IndexEntry = { ref, file: fileName, size: fs.statSync(file).size, id: got.Id, digest: source.digest, platform: o.platform };
+  const entry: IndexEntry = { ref, file: fileName, size: fs.statSync(file).size, id: got.Id, digest: source.digest, manifest, platform: o.platform };
   st.sums.set(fileName, await sha256File(file, io.signal));
   st.index.set(ref, entry);
   writeIndex(o.out, [...st.index.values()]);
@@ -203,6 +234,8 @@ export async function exportImages(o: ExportOptions, io: Io): Promise<number> {
   prepareOut(o.out);
   const ping = await run("docker", ["version", "--format", "{{.Server.Version}}"], { signal: io.signal });
   if (ping.status !== 0) throw new RuntimeUnreachable(`Docker does not answer: ${lastLine(ping.stderr) || `exit ${ping.status}`}`, "export needs a running Docker engine (docker info)");
+  await requireSkopeo("export copies each image with the registry's own manifest", io.signal);
+  const ctx: Ctx = { insecure: await dockerInsecurity(io.signal) };
   const st = readState(o.out);
   const clash = collisions(o.refs, st.index);
   const rows: Row[] = [];
@@ -215,7 +248,7 @@ export async function exportImages(o: ExportOptions, io: Io): Promise<number> {
         continue;
       }
       try {
-        rows.push(await exportOne(ref, o, st, io));
+        rows.push(await exportOne(ref, o, st, ctx, io));
       } catch (e) {
         if (io.signal.aborted) break;
         rows.push({ image: ref, file: fileNameFor(ref), result: "failed", detail: errorText(e) });

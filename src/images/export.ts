@@ -129,8 +129,9 @@ async function saveLayout(src: string, file: string, ref: string, o: ExportOptio
     return await writeLayoutArchive(dir, file, ref, o.platform, signal);
   } catch (e) {
     if (signal.aborted) throw signal.reason;
-    const code = (e as NodeJS.ErrnoException).code;
-    throw code ? fromFsError(e, `writing ${path.basename(file)}`) : e;
+    // skopeo's own "no space left on device" is the same local I/O failure as ours.
+    const code = (e as NodeJS.ErrnoException).code ?? (/no space left on device/i.test(String(e)) ? "ENOSPC" : undefined);
+    throw code ? fromFsError(Object.assign(e as Error, { code }), `writing ${path.basename(file)}`) : e;
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -78,9 +78,9 @@ export async function verifyFile(dir: string, c: Candidate, sums: Map<string, st
   if ((await sha256File(full, signal)) !== want) return "checksum mismatch against SHA256SUMS";
   const held = await inspectArchive(full, signal);
   if (held.id !== c.entry.id) return `the archive holds image ${held.id}, index.json says ${c.entry.id}`;
-  if (c.entry.manifest && held.layout?.manifest !== c.entry.manifest) return `the archive carries manifest ${held.layout?.manifest ?? "none (not an OCI layout)"}, index.json says ${c.entry.manifest}`;
   const ref = normalizeRef(c.entry.ref);
   const foreign = [...held.repoTags, ...(held.layout?.names ?? [])].map(normalizeRef).filter((t) => t !== ref);
   if (foreign.length) return `the archive would also name ${foreign.join(", ")}: refused`;
+  if (c.entry.manifest && held.layout?.manifest !== c.entry.manifest) return `the archive carries manifest ${held.layout?.manifest ?? "none (not an OCI layout)"}, index.json says ${c.entry.manifest}`;
   return undefined;
 }

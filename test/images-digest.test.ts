@@ -115,10 +115,14 @@ describe("digest-pinned references", { skip: dockerMissing() }, () => {
     assert.equal(sha256(byTag.body), digest, "the tag derived from the digest names the same manifest");
   });
 
-  it("a tag: push keeps the source registry's digest too", async () => {
+  it("a tag whose registry serves an OCI manifest: push keeps the source registry's digest too (docker push would re-make it)", async () => {
     const tagged = `${NAME}-tag:1`;
     buildImage(tagged, "tagged");
-    const source = pushTo(mirror.host, tagged);
+    // As BuildKit and most CI builders publish: an OCI manifest, which docker push never writes.
+    execFileSync("skopeo", ["copy", "--quiet", "--format", "oci", "--dest-tls-verify=false", `docker-daemon:${tagged}`, `docker://${mirror.host}/library/${tagged}`]);
+    const served = await registryManifest(mirror.host, `library/${NAME}-tag`, "1");
+    assert.match(served.body.toString(), /application\/vnd\.oci\.image\.manifest\.v1\+json/);
+    const source = sha256(served.body);
     rmi(tagged);
     const dir = tmpdir("dp-digest-tag-");
     const e = await dp(["images", "export", "--out", dir, "--image", tagged], { BASE_IMAGE_MIRRORS: mirror.host });
@@ -127,6 +131,11 @@ describe("digest-pinned references", { skip: dockerMissing() }, () => {
     assert.equal(p.status, 0, p.stdout + p.stderr);
     const m = await registryManifest(priv.host, `library/${NAME}-tag`, "1", AUTH);
     assert.equal(sha256(m.body), source, "the same manifest as the source registry's");
+    // The same file still loads into Docker (its manifest.json points at the OCI layout's blobs).
+    rmi(tagged);
+    const d = await dp(["images", "import", "--from", dir, "--runtime", "docker", "--policy", "fail"]);
+    assert.equal(d.status, 0, d.stdout + d.stderr);
+    assert.match(d.stdout, /dp-digest-\d+-tag:1\s+\S+\s+imported/);
     rmi(tagged);
   });
 

@@ -88,7 +88,9 @@ describe("digest-pinned references", { skip: dockerMissing() }, () => {
     const r = await dp(["images", "import", "--from", out, "--runtime", "containerd", "--address", CONTAINERD, "--namespace", NS]);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, new RegExp(`${ref.replace(/[.]/g, "\\.")}\\s+\\S+\\s+imported`));
-    assert.ok(ctr("images", "ls", "-q").stdout.split("\n").includes(ref), "containerd names the image by digest");
+    const line = ctr("images", "ls").stdout.split("\n").find((l) => l.startsWith(`${ref} `));
+    assert.ok(line, "containerd names the image by digest");
+    assert.equal(line.trim().split(/\s+/)[2], digest, "its target is the registry's own manifest");
     const got = ctr("content", "get", digest);
     assert.equal(got.status, 0, `the pinned manifest ${digest} is in containerd: ${got.stderr}`);
     assert.equal(sha256(got.stdout), digest);
@@ -137,6 +139,49 @@ describe("digest-pinned references", { skip: dockerMissing() }, () => {
     assert.equal(d.status, 0, d.stdout + d.stderr);
     assert.match(d.stdout, /dp-digest-\d+-tag:1\s+\S+\s+imported/);
     rmi(tagged);
+  });
+
+  it("a digest naming a multi-platform index: every platform kept; push serves that index digest; containerd resolves it for the node's platform", async () => {
+    const repo = `library/${NAME}-multi`;
+    const ids = [buildImage(`${NAME}-multi:amd64`, "amd64"), buildImage(`${NAME}-multi:other`, "other")];
+    const children = [pushTo(mirror.host, `${NAME}-multi:amd64`), pushTo(mirror.host, `${NAME}-multi:other`)];
+    rmi(`${NAME}-multi:amd64`, `${NAME}-multi:other`);
+    const sizes = await Promise.all(children.map(async (d) => (await registryManifest(mirror.host, repo, d)).body.length));
+    const media = "application/vnd.docker.distribution.manifest.v2+json";
+    const list = Buffer.from(JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.docker.distribution.manifest.list.v2+json",
+      manifests: [
+        { mediaType: media, digest: children[0], size: sizes[0], platform: { architecture: "amd64", os: "linux" } },
+        { mediaType: media, digest: children[1], size: sizes[1], platform: { architecture: "arm64", os: "linux" } },
+      ],
+    }));
+    const put = await fetch(`http://${mirror.host}/v2/${repo}/manifests/multi`, { method: "PUT", headers: { "content-type": "application/vnd.docker.distribution.manifest.list.v2+json" }, body: list });
+    assert.equal(put.status, 201);
+    const index = sha256(list);
+    const dir = tmpdir("dp-digest-multi-");
+    const e = await dp(["images", "export", "--out", dir, "--image", `${NAME}-multi@${index}`, "--platform", "linux/amd64"], { BASE_IMAGE_MIRRORS: mirror.host });
+    assert.equal(e.status, 0, e.stdout + e.stderr);
+    const [entry] = JSON.parse(fs.readFileSync(path.join(dir, "index.json"), "utf8"));
+    assert.deepEqual([entry.id, entry.manifest], [ids[0], index]);
+    const p = await dp(["images", "push", "--from", dir, "--registry", priv.host], { REGISTRY_USERNAME: AUTH.user, REGISTRY_PASSWORD_FILE: passwordFile });
+    assert.equal(p.status, 0, p.stdout + p.stderr);
+    const served = await registryManifest(priv.host, repo, index, AUTH);
+    assert.equal(sha256(served.body), index, "the target registry serves the pinned index");
+    for (const child of children) assert.equal((await registryManifest(priv.host, repo, child, AUTH)).status, 200, `platform image ${child} is there too`);
+    const ns = `${NS}-multi`;
+    try {
+      const i = await dp(["images", "import", "--from", dir, "--runtime", "containerd", "--address", CONTAINERD, "--namespace", ns, "--platform", "linux/amd64", "--policy", "fail"]);
+      assert.equal(i.status, 0, i.stdout + i.stderr);
+      assert.match(i.stdout, /imported\s+sha256:/);
+      const ref = `docker.io/${repo}@${index}`;
+      const line = ctrIn(ns)("images", "ls").stdout.split("\n").find((l) => l.startsWith(`${ref} `));
+      assert.ok(line, "containerd names the image by the index digest");
+      assert.equal(line.trim().split(/\s+/)[2], index, "and it is the registry's index itself");
+    } finally {
+      dropNamespace(ns);
+      rmi(`${mirror.host}/${repo}@${index}`);
+    }
   });
 
   it("a layer altered inside the archive (SHA256SUMS recomputed): refused by import and push, nothing reaches the registry", async () => {

@@ -125,7 +125,7 @@ async function saveLayout(src: string, file: string, ref: string, o: ExportOptio
   const dir = `${file}.layout.tmp`;
   fs.rmSync(dir, { recursive: true, force: true });
   try {
-    await skopeoCopy({ src: `docker://${src}`, dest: `oci:${dir}:image`, all: ref.includes("@"), platform: o.platform, srcInsecure: ctx.insecure(src.split("/")[0]), env: process.env, signal });
+    await skopeoCopy({ src: `docker://${src}`, dest: `dir:${dir}`, all: ref.includes("@"), platform: o.platform, srcInsecure: ctx.insecure(src.split("/")[0]), env: process.env, signal });
     return await writeLayoutArchive(dir, file, ref, o.platform, signal);
   } catch (e) {
     if (signal.aborted) throw signal.reason;

@@ -5,6 +5,7 @@
 //   docker load         (Docker 20.10 reads only manifest.json; compressed layers are accepted)
 //   skopeo copy         oci-archive:FILE, --preserve-digests: the same manifest reaches a registry
 
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -50,29 +51,57 @@ export function dockerManifest(image: ManifestDoc, ref: string): string {
 }
 
 const readJson = <T>(file: string): T => JSON.parse(fs.readFileSync(file, "utf8")) as T;
+const sha256 = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
+
+/** Pure: a manifest's media type, from its own field or (OCI may omit it) its shape. */
+export function mediaTypeOf(doc: { mediaType?: unknown; manifests?: unknown }): string {
+  if (typeof doc.mediaType === "string") return doc.mediaType;
+  return Array.isArray(doc.manifests) ? "application/vnd.oci.image.index.v1+json" : "application/vnd.oci.image.manifest.v1+json";
+}
 
 /**
- * Turn skopeo's layout directory DIR into the exported file: name the image REF (for ctr import),
- * add manifest.json (for docker load), then tar+gzip it to FILE through FILE.tmp.
- * Returns the digest of the layout's manifest (what push puts into a registry).
+ * skopeo's `dir:` copy (manifest.json, <hex>.manifest.json per platform of an index, <hex> per
+ * blob: any manifest type, byte for byte) rearranged into an OCI layout in LAYOUT. Returns the
+ * top manifest's descriptor. (skopeo's own `oci:` cannot hold a Docker manifest list unconverted.)
+ */
+export function layoutFromDir(dir: string, layout: string): Descriptor {
+  fs.mkdirSync(path.join(layout, "blobs/sha256"), { recursive: true });
+  let top: Descriptor | undefined;
+  for (const f of fs.readdirSync(dir)) {
+    const m = /^(?:([0-9a-f]{64})(\.manifest\.json)?|manifest\.json)$/.exec(f);
+    if (!m) continue; // version, signatures
+    const bytes = fs.readFileSync(path.join(dir, f));
+    const digest = m[1] ? `sha256:${m[1]}` : sha256(bytes);
+    if (m[1] && m[2] && sha256(bytes) !== digest) throw new Error(`skopeo wrote ${f} with another digest`);
+    fs.renameSync(path.join(dir, f), path.join(layout, blobPath(digest)));
+    if (f === "manifest.json") top = { mediaType: mediaTypeOf(JSON.parse(bytes.toString("utf8"))), digest, size: bytes.length };
+  }
+  if (!top) throw new Error("skopeo wrote no manifest");
+  return top;
+}
+
+/**
+ * Turn skopeo's `dir:` copy DIR into the exported file: an OCI layout naming the image REF (for
+ * ctr import), manifest.json (for docker load), tar+gzip to FILE through FILE.tmp.
+ * Returns the digest of the manifest it carries (what push puts into a registry).
  */
 export async function writeLayoutArchive(dir: string, file: string, ref: string, platform: string, signal: AbortSignal): Promise<string> {
-  const index = readJson<{ manifests?: Descriptor[] }>(path.join(dir, "index.json"));
-  if (!Array.isArray(index.manifests) || index.manifests.length !== 1) throw new Error(`skopeo's layout holds ${index.manifests?.length ?? 0} images, expected 1`);
-  const top = index.manifests[0];
+  const layout = path.join(dir, "layout");
+  const top = layoutFromDir(dir, layout);
   const n = normalizeRef(ref);
   top.annotations = { "io.containerd.image.name": n, "org.opencontainers.image.ref.name": tagOf(n) ?? n.split("@")[1] };
-  fs.writeFileSync(path.join(dir, "index.json"), JSON.stringify(index));
-  let image = readJson<ManifestDoc>(path.join(dir, blobPath(top.digest)));
+  fs.writeFileSync(path.join(layout, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
+  fs.writeFileSync(path.join(layout, "index.json"), JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [top] }));
+  let image = readJson<ManifestDoc>(path.join(layout, blobPath(top.digest)));
   if (image.manifests) {
     const m = pickPlatform(image.manifests, platform);
     if (!m) throw new Error(`the registry's index has no image for ${platform}`);
-    image = readJson<ManifestDoc>(path.join(dir, blobPath(m.digest)));
+    image = readJson<ManifestDoc>(path.join(layout, blobPath(m.digest)));
   }
-  fs.writeFileSync(path.join(dir, "manifest.json"), dockerManifest(image, ref));
+  fs.writeFileSync(path.join(layout, "manifest.json"), dockerManifest(image, ref));
   const tmp = `${file}.tmp`;
   try {
-    await pipeline(create({ gzip: true, cwd: dir, portable: true }, ["oci-layout", "index.json", "manifest.json", "blobs"]), fs.createWriteStream(tmp), { signal });
+    await pipeline(create({ gzip: true, cwd: layout, portable: true }, ["oci-layout", "index.json", "manifest.json", "blobs"]), fs.createWriteStream(tmp), { signal });
     fs.renameSync(tmp, file);
   } catch (e) {
     fs.rmSync(tmp, { force: true });

@@ -106,8 +106,18 @@ describe("digest-pinned references", { skip: dockerMissing() }, () => {
   });
 
   it("push (htpasswd, password from a file): the target registry serves the pinned digest, the same manifest bytes", async () => {
-    const r = await dp(["images", "push", "--from", out, "--registry", priv.host], { REGISTRY_USERNAME: AUTH.user, REGISTRY_PASSWORD_FILE: passwordFile });
+    // skopeo seen through a wrapper: its arguments and its authfile's mode; the run's temporary files in a TMPDIR of our own.
+    const wrap = tmpdir("dp-digest-wrap-");
+    const seen = path.join(wrap, "seen");
+    fs.writeFileSync(path.join(wrap, "skopeo"), `#!/bin/sh\necho "ARGS $*" >> ${seen}\nprev=""\nfor a in "$@"; do [ "$prev" = --authfile ] && stat -c "MODE %a" "$a" >> ${seen}; prev="$a"; done\nexec /usr/bin/skopeo "$@"\n`, { mode: 0o755 });
+    const tmp = tmpdir("dp-digest-tmp-");
+    const r = await dp(["images", "push", "--from", out, "--registry", priv.host], { REGISTRY_USERNAME: AUTH.user, REGISTRY_PASSWORD_FILE: passwordFile, PATH: `${wrap}:${process.env.PATH}`, TMPDIR: tmp });
     assert.equal(r.status, 0, r.stdout + r.stderr);
+    const log = fs.readFileSync(seen, "utf8");
+    assert.match(log, /ARGS copy .*--preserve-digests.*--authfile \S+.*oci-archive:/);
+    assert.match(log, /MODE 600/);
+    assert.ok(!log.includes(AUTH.password), "no password on skopeo's command line");
+    assert.deepEqual(fs.readdirSync(tmp), [], "the authfile and its directory are removed");
     assert.match(r.stdout, new RegExp(`pushed\\s+${digest}, the pinned digest: ${priv.host.replace(/[.]/g, "\\.")}/library/${NAME}@${digest} resolves`));
     assert.ok(!(r.stdout + r.stderr).includes(AUTH.password), "the password is never printed");
     const byDigest = await registryManifest(priv.host, `library/${NAME}`, digest, AUTH);

@@ -70,8 +70,12 @@ describe("digest-pinned references", { skip: dockerMissing() }, () => {
   });
 
   it("export pulls by digest through the mirror and keeps the registry's own manifest in the file", async () => {
+    // What a killed run leaves: a half-copied layout directory, removed at the next start.
+    fs.mkdirSync(path.join(out, "old.tar.gz.layout.tmp"));
+    fs.writeFileSync(path.join(out, "old.tar.gz.layout.tmp", "blob"), "partial");
     const r = await dp(["images", "export", "--out", out, "--image", `${NAME}@${digest}`], { BASE_IMAGE_MIRRORS: mirror.host });
     assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.deepEqual(fs.readdirSync(out).filter((f) => f.endsWith(".tmp")), []);
     const [entry] = JSON.parse(fs.readFileSync(path.join(out, "index.json"), "utf8"));
     assert.deepEqual([entry.ref, entry.id, entry.digest, entry.manifest], [ref, id, digest, digest]);
     assert.equal(entry.file, `${NAME}@${digest.replace(":", "-")}.tar.gz`);
@@ -179,6 +183,16 @@ describe("digest-pinned references", { skip: dockerMissing() }, () => {
     const served = await registryManifest(priv.host, repo, index, AUTH);
     assert.equal(sha256(served.body), index, "the target registry serves the pinned index");
     for (const child of children) assert.equal((await registryManifest(priv.host, repo, child, AUTH)).status, 200, `platform image ${child} is there too`);
+    // The same index by its tag: the node's platform image is kept, byte for byte, and pushed under the tag.
+    const byTag = tmpdir("dp-digest-multitag-");
+    const t = await dp(["images", "export", "--out", byTag, "--image", `${NAME}-multi:multi`, "--platform", "linux/amd64"], { BASE_IMAGE_MIRRORS: mirror.host });
+    assert.equal(t.status, 0, t.stdout + t.stderr);
+    const [tagEntry] = JSON.parse(fs.readFileSync(path.join(byTag, "index.json"), "utf8"));
+    assert.deepEqual([tagEntry.id, tagEntry.digest, tagEntry.manifest], [ids[0], index, children[0]]);
+    const tp = await dp(["images", "push", "--from", byTag, "--registry", priv.host], { REGISTRY_USERNAME: AUTH.user, REGISTRY_PASSWORD_FILE: passwordFile });
+    assert.equal(tp.status, 0, tp.stdout + tp.stderr);
+    assert.equal(sha256((await registryManifest(priv.host, repo, "multi", AUTH)).body), children[0]);
+    rmi(`${NAME}-multi:multi`);
     const ns = `${NS}-multi`;
     try {
       const i = await dp(["images", "import", "--from", dir, "--runtime", "containerd", "--address", CONTAINERD, "--namespace", ns, "--platform", "linux/amd64", "--policy", "fail"]);

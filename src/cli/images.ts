@@ -28,9 +28,10 @@ export const IMAGES_HELP = `Usage: download-package images COMMAND [options]
           for image-like keys, a guess; rendered manifests read as above)
   export  --out DIR (same inputs as list) [--mirrors "R1 R2"] [--platform linux/amd64] [--use-local]
           pull each (from each mirror in order, as build.sh does, BASE_IMAGE_MIRRORS; then the image's
-          own registry), save DIR/<name>_<tag>.tar.gz, check the archive holds the pulled image, record
-          its image ID and digest in index.json, every file in SHA256SUMS; valid files are skipped.
-          --use-local: ship the local image when no source answers (never by default)
+          own registry), copy the registry's own manifest and blobs (skopeo --preserve-digests) to
+          DIR/<name>_<tag>.tar.gz (OCI layout + docker manifest.json), check it holds the pulled image,
+          record its image ID and digests in index.json, every file in SHA256SUMS; valid files are
+          skipped. --use-local: ship the local image when no source answers (never by default)
   import  --from DIR [--runtime auto|containerd|docker] [--address SOCKET] [--namespace k8s.io]
           [--ctr PATH] [--platform linux/amd64] [--policy continue|fail]
           verify each file (SHA256SUMS, index.json, the image ID inside the archive), skip images the
@@ -40,7 +41,8 @@ export const IMAGES_HELP = `Usage: download-package images COMMAND [options]
           /run/containerd/containerd.sock, /run/k3s/containerd/containerd.sock, then /var/run/docker.sock
   push    --from DIR --registry HOST[:PORT][/PATH]
           (REGISTRY_USERNAME with REGISTRY_PASSWORD_FILE or REGISTRY_PASSWORD, or an existing docker login)
-          verify, load, tag and push every image into a private registry; prints digests
+          verify and copy every image into a private registry with its original manifest (skopeo
+          --preserve-digests): the same digests, so pinned references resolve there; prints digests
   hook    --pod-template FILE --name-prefix NAME --run-id ID [--timeout 25m] [--pod-namespace NS]
           [--api URL --token-file FILE --ca-file FILE (default: the Pod's service account)]
           the Helm hook's controller: list the nodes now, select the Ready, schedulable ones that

@@ -8,6 +8,7 @@ import { createLogger, type Logger } from "../log.ts";
 import { redactText } from "../redact.ts";
 import { runImages } from "./images.ts";
 import { runInject } from "./inject.ts";
+import { runWebhook } from "./webhook.ts";
 import { runInstall } from "../run.ts";
 import { packaging, REVISION, VERSION } from "../version.ts";
 
@@ -35,6 +36,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     if (argv[0] === "images") {
       return await runImages(argv.slice(1), env, (s) => process.stdout.write(s), (s) => log.info(s));
     }
+    if (argv[0] === "webhook") return await runWebhook(argv.slice(1), env, (s) => process.stdout.write(s), ac.signal);
     if (argv[0] === "inject") {
       runInject(argv.slice(1), (s) => process.stdout.write(s), (s) => process.stderr.write(s));
       return ExitCode.ok;

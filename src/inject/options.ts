@@ -27,7 +27,7 @@ function editDistance(a: string, b: string): number {
   return prev[b.length];
 }
 
-function closest(name: string, candidates: string[]): string | undefined {
+export function closest(name: string, candidates: string[]): string | undefined {
   const [best] = candidates.map((c) => [c, editDistance(name.toUpperCase(), c.toUpperCase())] as const).sort((x, y) => x[1] - y[1]);
   return best && best[1] <= Math.max(3, Math.floor(name.length / 3)) ? best[0] : undefined;
 }

@@ -11,7 +11,9 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import tls from "node:tls";
 import { assertContract, assertCrossRefs, assertSchemaValid } from "./helpers/contract.ts";
-import { cleanEnv, command, exec, tmpdir } from "./helpers/run.ts";
+import { cleanEnv, command, exec, ROOT, tmpdir } from "./helpers/run.ts";
+import { parseAllDocuments } from "yaml";
+import { WEBHOOK_OPTIONS } from "../src/cli/webhook.ts";
 
 type Obj = Record<string, any>;
 const IMAGE = "registry.example.internal/package-init-container:0.1.0";
@@ -342,5 +344,59 @@ describe("download-package webhook", () => {
     const help = await exec(cmd, argv, { env: cleanEnv() });
     assert.equal(help.status, 0);
     for (const o of ["WEBHOOK_IMAGE", "WEBHOOK_TLS_CERT_FILE", "--tls-reload-interval", "download-package/url"]) assert.ok(help.stdout.includes(o), o);
+  });
+});
+
+describe("deploy/webhook/", () => {
+  const read = (f: string) => parseAllDocuments(fs.readFileSync(path.join(ROOT, "deploy/webhook", f), "utf8")).map((d) => d.toJS() as Obj);
+  const all = [...read("webhook.yaml"), ...read("mutating-webhook.yaml")];
+  const find = (kind: string) => all.find((o) => o.kind === kind)!;
+
+  it("every object is valid for the API server", async () => {
+    assert.deepEqual(all.map((o) => o.kind), ["Namespace", "ServiceAccount", "Deployment", "Service", "MutatingWebhookConfiguration"]);
+    for (const o of all) await assertSchemaValid(o);
+  });
+
+  it("the Deployment runs non-root with a read-only root filesystem, with settings the webhook accepts", async () => {
+    const spec = find("Deployment").spec.template.spec;
+    const [c] = spec.containers;
+    assert.equal(spec.securityContext.runAsNonRoot, true);
+    assert.equal(c.securityContext.readOnlyRootFilesystem, true);
+    assert.equal(c.securityContext.allowPrivilegeEscalation, false);
+    assert.deepEqual(c.securityContext.capabilities.drop, ["ALL"]);
+    assert.deepEqual(c.args, ["webhook"]);
+    const env = Object.fromEntries(c.env.map((e: Obj) => [e.name, e.value]));
+    for (const name of Object.keys(env)) assert.ok(WEBHOOK_OPTIONS.some((o) => o.env === name), `${name} is a webhook setting`);
+    const tlsMount = c.volumeMounts.find((m: Obj) => m.name === "tls");
+    assert.ok(env.WEBHOOK_TLS_CERT_FILE.startsWith(tlsMount.mountPath + "/") && env.WEBHOOK_TLS_KEY_FILE.startsWith(tlsMount.mountPath + "/"));
+    assert.equal(spec.volumes.find((v: Obj) => v.name === "tls").secret.secretName, read("certificate.yaml")[1].spec.secretName);
+    assert.equal(c.readinessProbe.httpGet.path, "/healthz");
+    assert.equal(c.readinessProbe.httpGet.scheme, "HTTPS");
+    // The very settings start the webhook (only the files and the port are the test's).
+    const dir = tmpdir("inject-webhook-deploy-");
+    const ca = makeCert(dir, "ca");
+    const cert = makeCert(dir, "deploy", ca);
+    const h = await startWebhook(["--tls-cert-file", cert.pem, "--tls-key-file", cert.key], { ...env, WEBHOOK_LISTEN: "127.0.0.1:0" });
+    assert.match(h.stderr(), new RegExp(`image=${env.WEBHOOK_IMAGE.replace(/[.]/g, "\\.")}`));
+    h.proc.kill("SIGKILL");
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("the MutatingWebhookConfiguration: Pods on CREATE, no side effects, bounded time, its own namespace excluded", () => {
+    const [w] = find("MutatingWebhookConfiguration").webhooks;
+    const svc = find("Service");
+    const ns = find("Deployment").metadata.namespace;
+    assert.equal(w.sideEffects, "None");
+    assert.ok(w.timeoutSeconds > 0 && w.timeoutSeconds <= 10);
+    assert.ok(["Never", "IfNeeded"].includes(w.reinvocationPolicy));
+    assert.ok(["Fail", "Ignore"].includes(w.failurePolicy));
+    assert.deepEqual(w.admissionReviewVersions, ["v1"]);
+    assert.deepEqual(w.rules, [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"], scope: "Namespaced" }]);
+    assert.deepEqual(w.clientConfig.service, { name: svc.metadata.name, namespace: ns, path: "/mutate", port: svc.spec.ports[0].port });
+    const excluded = w.namespaceSelector.matchExpressions.find((e: Obj) => e.key === "kubernetes.io/metadata.name");
+    assert.equal(excluded.operator, "NotIn");
+    assert.ok(excluded.values.includes(ns), "the webhook's own namespace is excluded");
+    assert.equal(find("MutatingWebhookConfiguration").metadata.annotations["cert-manager.io/inject-ca-from"], `${ns}/${read("certificate.yaml")[1].metadata.name}`);
+    assert.ok(read("certificate.yaml")[1].spec.dnsNames.includes(`${svc.metadata.name}.${ns}.svc`));
   });
 });

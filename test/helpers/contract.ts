@@ -54,6 +54,10 @@ const MODELS: Record<string, string> = {
   ReplicaSet: "kubernetes-models/apps/v1/ReplicaSet",
   Job: "kubernetes-models/batch/v1/Job",
   CronJob: "kubernetes-models/batch/v1/CronJob",
+  Namespace: "kubernetes-models/v1/Namespace",
+  ServiceAccount: "kubernetes-models/v1/ServiceAccount",
+  Service: "kubernetes-models/v1/Service",
+  MutatingWebhookConfiguration: "kubernetes-models/admissionregistration.k8s.io/v1/MutatingWebhookConfiguration",
 };
 
 /** Throws (with the schema's words) when `obj` is not valid for the API server. */

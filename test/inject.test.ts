@@ -214,8 +214,19 @@ describe("deploy/ examples", () => {
       assertContract(specs[0].spec);
       assert.ok(specs[0].spec.imagePullSecrets?.length, "imagePullSecrets for the private registry");
       assert.doesNotMatch(text, /password|passwd|token:\s*\S{8,}/i);
+      for (const o of docs(text)) await assertSchemaValid(o);
+      assertCrossRefs(specs[0].spec);
     });
   }
+
+  it("pod.yaml, written by hand, is exactly what inject writes with the same settings", async () => {
+    const text = fs.readFileSync(path.join(ROOT, "deploy/pod.yaml"), "utf8");
+    const [cmd, argv] = command(["inject", "--package-url", "https://files.example.internal/packages/site.tar.gz", "--image", IMAGE, "--size-limit", "1Gi", "--image-pull-secret", "private-registry"]);
+    const r = await exec(cmd, argv, { input: text, env: cleanEnv() });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, text);
+    assert.match(r.stderr, /nothing to change/);
+  });
 });
 
 const OCTAL = `apiVersion: apps/v1

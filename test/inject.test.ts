@@ -590,6 +590,7 @@ function withoutInjected(o: Obj): Obj {
     };
     drop("initContainers", (c) => c.name !== "download-package");
     drop("volumes", (v) => v.name !== "package-data");
+    drop("imagePullSecrets", (v) => v.name !== "corpus-pull");
     for (const c of [...(spec.containers ?? []), ...(spec.initContainers ?? [])]) {
       if (!Array.isArray(c.volumeMounts)) continue;
       c.volumeMounts = c.volumeMounts.filter((m: Obj) => m.name !== "package-data");
@@ -609,10 +610,15 @@ function withoutInjected(o: Obj): Obj {
 }
 
 describe("inject on real-world manifests", { skip: !fs.existsSync(CORPUS) && "the corpus is not here" }, () => {
+  const variants: [string, string[]][] = [
+    ["", []],
+    [" (--mount-init and every pod option)", ["--mount-init", "--size-limit", "1Gi", "--image-pull-secret", "corpus-pull", "--requests", "cpu=10m,memory=32Mi", "--limits", "memory=64Mi", "--env", "PACKAGE_STRIP_COMPONENTS=1"]],
+  ];
+  for (const [variant, args] of variants)
   for (const file of fs.existsSync(CORPUS) ? fs.readdirSync(CORPUS).filter((f) => f.endsWith(".yaml")).sort() : []) {
-    it(file, async () => {
+    it(file + variant, async () => {
       const input = fs.readFileSync(path.join(CORPUS, file), "utf8");
-      const r = await inject(input);
+      const r = await inject(input, args);
       assert.equal(r.status, 0, r.stderr);
       const before = docs(input);
       const after = docs(r.stdout);
@@ -633,7 +639,7 @@ describe("inject on real-world manifests", { skip: !fs.existsSync(CORPUS) && "th
       for (const c of input.match(/#.*/g) ?? []) assert.ok(r.stdout.includes(c), `comment kept: ${c}`);
       assert.equal(r.stdout.includes("\r\n"), input.includes("\r\n"), "line endings kept");
       // Idempotent: a second run writes the same bytes.
-      const again = await inject(r.stdout);
+      const again = await inject(r.stdout, args);
       assert.equal(again.status, 0, again.stderr);
       assert.equal(again.stdout, r.stdout);
     });

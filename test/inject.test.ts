@@ -645,3 +645,35 @@ describe("inject on real-world manifests", { skip: !fs.existsSync(CORPUS) && "th
     });
   }
 });
+
+describe("inject on hostile or broken input", () => {
+  it("exit 2 with the reason, never a stack trace, and nothing written", async () => {
+    const bomb = ["apiVersion: v1", "kind: Pod", "metadata: {name: bomb}", "x0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"];
+    for (let i = 1; i < 9; i++) bomb.push(`x${i}: &a${i} [${Array(10).fill(`*a${i - 1}`).join(", ")}]`);
+    bomb.push("spec: {containers: [{name: a, image: x}]}");
+    for (const [input, msg] of [
+      [bomb.join("\n") + "\n", /YAML error in the document at line 1: .*alias/i],
+      ["apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: a, image: x}]\n  volumes:\n    data: {emptyDir: {}}\n", /Pod\/p: spec.volumes is not a list/],
+      ["apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: a, image: x, volumeMounts: oops}]\n", /Pod\/p: spec.containers\[a\].volumeMounts is not a list/],
+      ["---\napiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, image: x}]}\n---\nkind: Pod\nmetadata: {name: q, name: r}\n", /YAML error in the document at line 6/],
+      ["apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: download-package, image: x}]\n", /a main container is already named download-package/],
+    ] as [string, RegExp][]) {
+      const r = await inject(input);
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, msg);
+      assert.doesNotMatch(r.stderr, /\n\s+at |internal error/);
+      assert.equal(r.stdout, "");
+    }
+  });
+
+  it("odd but valid shapes: null lists, `{}` where a list is empty, a key on its own", async () => {
+    const input = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  initContainers:\n  volumes: ~\n  containers:\n  - name: a\n    image: x\n    volumeMounts: []   # none yet\n";
+    const r = await inject(input);
+    assert.equal(r.status, 0, r.stderr);
+    const [pod] = docs(r.stdout);
+    assertContract(pod.spec, { image: IMAGE });
+    await assertSchemaValid(pod);
+    assert.match(r.stdout, /^    volumeMounts: +# none yet\n    - name: package-data\n/m);
+    assert.equal((await inject(r.stdout)).stdout, r.stdout);
+  });
+});

@@ -51,7 +51,13 @@ export function inject(source: string, o: InjectOptions): InjectResult {
     let doc = marker + body;
     const parsed = parseYaml(doc);
     if (parsed.errors.length) throw new UsageError(`YAML error in the document at line ${lineOf(source, offset)}: ${parsed.errors[0].message.split("\n")[0]}`, "fix the input YAML");
-    for (const w of findWorkloads(toData(parsed))) {
+    let data: unknown;
+    try {
+      data = toData(parsed);
+    } catch (e) {
+      throw new UsageError(`YAML error in the document at line ${lineOf(source, offset)}: ${(e as Error).message}`, "fix the input YAML (an alias bomb is refused)");
+    }
+    for (const w of findWorkloads(data)) {
       seen.add(`${w.kind}/${w.name}`);
       if (!selected(w, o.selection)) continue;
       const id = `${w.kind}/${w.name}`;

@@ -149,6 +149,15 @@ function pullSecretOps(spec: Obj, names: string[]): PatchOp[] {
   return missing.map((name) => ({ op: "add", path: ["imagePullSecrets", "-"], value: { name } }));
 }
 
+/** Lists that are something else would be overwritten: refuse instead, naming the field. */
+function checkShape(spec: Obj): void {
+  const notList = (v: unknown) => v !== undefined && v !== null && !Array.isArray(v);
+  const bad = (field: string) => new ConflictError(`${field} is not a list`, "fix the manifest: the API server would refuse it too");
+  for (const key of ["containers", "initContainers", "volumes", "imagePullSecrets"]) if (notList(spec[key])) throw bad(`spec.${key}`);
+  for (const key of ["containers", "initContainers"])
+    for (const c of list(spec[key]) ?? []) if (asObj(c) && notList(asObj(c)!.volumeMounts)) throw bad(`spec.${key}[${String(asObj(c)!.name)}].volumeMounts`);
+}
+
 /** Does this pod spec already run our init container (by name)? */
 export function hasInitContainer(spec: Obj, containerName: string): boolean {
   return byName(list(spec.initContainers), containerName) >= 0;
@@ -160,6 +169,7 @@ export function hasInitContainer(spec: Obj, containerName: string): boolean {
  * spec as it was (the init container is prepended last).
  */
 export function podSpecPatch(spec: Obj, o: PodPatchOptions): PatchOp[] {
+  checkShape(spec);
   const ops: PatchOp[] = [];
   const containers = list(spec.containers) ?? [];
   const inits = list(spec.initContainers);

@@ -16,8 +16,11 @@ export function parseYaml(text: string): Document.Parsed {
   return parseDocument(text, { version: "1.1", merge: true });
 }
 
+/** Aliases may expand to this many nodes: real manifests stay far below, an alias bomb does not. */
+const MAX_ALIAS_COUNT = 10_000;
+
 export function toData(doc: Document): unknown {
-  return doc.toJS({ maxAliasCount: -1 });
+  return doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
 }
 
 type Holder = { map: YAMLMap; pair: Pair } | { seq: YAMLSeq; index: number };
@@ -177,16 +180,22 @@ function setPairValue(text: string, map: YAMLMap, pair: Pair, value: unknown, st
     if (inline) return splice(text, colon, colon, " " + (map.flow ? flow(value) : scalar(value)));
     return insertLines(text, lineEndAfter(text, colon), valueLines(text, keyNode, value as object, style), style.eol);
   }
-  if (isMap(v) || isSeq(v)) {
-    if (!v.flow) throw new Error("internal: a block collection is never replaced whole");
+  if ((isMap(v) || isSeq(v)) && !v.flow) {
+    // A block value of the wrong type (e.g. a map where a list belongs): its lines are replaced.
+    const from = lineStart(text, v.range[0]);
+    if (inline) {
+      const colon = text.indexOf(":", keyNode.range![1]) + 1;
+      return splice(splice(text, from, lineEndAfter(text, v.range[1]), ""), colon, colon, " " + scalar(value));
+    }
+    const lines = valueLines(text, keyNode, value as object, style);
+    return splice(text, from, lineEndAfter(text, v.range[1]), lines.join(style.eol) + style.eol);
   }
   if (inline) return splice(text, v.range[0], v.range[1], map.flow ? flow(value) : scalar(value));
   // Remove the old token (an alias, "[]", "null") and write the block on the lines below.
   let from = v.range[0];
-  while (from > 0 && (text[from - 1] === " " || text[from - 1] === "\t")) from--;
-  const rest = text.slice(v.range[1], lineEndAfter(text, v.range[1]));
-  const keep = /^\s*#/.test(rest) ? " " : "";
-  const cut = splice(text, from, v.range[1], keep);
+  const commented = /^[ \t]*#/.test(text.slice(v.range[1], lineEndAfter(text, v.range[1])));
+  while (!commented && from > 0 && (text[from - 1] === " " || text[from - 1] === "\t")) from--; // no trailing blanks
+  const cut = splice(text, from, v.range[1], "");
   const pos = lineEndAfter(cut, from);
   return insertLines(cut, pos, valueLines(text, keyNode, value as object, style), style.eol);
 }
@@ -251,7 +260,7 @@ function unshare(text: string, doc: Document, b: Blocker, style: Style, note: (s
     note(`"${b.key}" came from a merge key (<<); it is now written out in this map, so the merged-from node stays as it was`);
     return insertKey(text, b.map, b.key, value, style);
   }
-  const value = b.alias.resolve(doc)!.toJS(doc, { maxAliasCount: -1 });
+  const value = b.alias.resolve(doc)!.toJS(doc, { maxAliasCount: MAX_ALIAS_COUNT });
   const holder = holderOf(doc, b.alias);
   if (!holder) throw new Error(`internal: alias *${b.alias.source} has no parent`);
   const where = "pair" in holder ? `"${isMergePair(holder.pair) ? "<<" : keyOf(holder.pair)}: *${b.alias.source}"` : `"- *${b.alias.source}"`;

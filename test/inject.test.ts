@@ -348,14 +348,30 @@ describe("inject keeps the meaning of everything it does not add", () => {
     assert.equal(again.stdout, r.stdout);
   });
 
-  it("with --mount-init the init container gets the mount too, each list changed once", async () => {
+  it("with --mount-init every user of the shared list gets the mount: one insertion where it is anchored, aliases kept", async () => {
     const r = await inject(SHARED, ["--mount-init"]);
     assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(removedLines(SHARED, r.stdout), []);
+    assert.equal(r.stdout.match(/volumeMounts: \*mounts/g)?.length, 2);
+    assert.doesNotMatch(r.stderr, /un-shared/);
     const spec = docs(r.stdout)[0].spec.template.spec;
     assert.deepEqual(spec.initContainers.map((c: Obj) => c.name), ["download-package", "prepare"]);
     for (const c of [...spec.containers, spec.initContainers[1]]) assert.deepEqual(c.volumeMounts.map((m: Obj) => m.name), ["data", "package-data"]);
     assertCrossRefs(spec);
     await assertSchemaValid(docs(r.stdout)[0]);
+  });
+
+  it("main containers sharing one list: one insertion, the alias stays", async () => {
+    const input = SHARED.replace(/      initContainers:\n      - name: prepare\n        image: x\n        volumeMounts: &mounts\n        - name: data\n          mountPath: \/data\n/, "").replace("        volumeMounts: *mounts\n", "        volumeMounts: &mounts\n        - name: data\n          mountPath: /data\n");
+    assert.match(input, /&mounts/);
+    const r = await inject(input);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(removedLines(input, r.stdout), []);
+    const spec = docs(r.stdout)[0].spec.template.spec;
+    for (const c of spec.containers) assert.deepEqual(c.volumeMounts.map((m: Obj) => m.name), ["data", "package-data"]);
+    assert.match(r.stdout, /volumeMounts: \*mounts/);
+    await assertSchemaValid(docs(r.stdout)[0]);
+    assert.equal((await inject(r.stdout)).stdout, r.stdout);
   });
 
   it("an anchor on a main container's list: the init container that aliases it keeps its own list", async () => {
@@ -444,6 +460,7 @@ describe("inject chooses its workloads", () => {
     [["--select", "deploy/web"], ["Deployment/web"]],
     [["--select", "STS/db", "--select", "cronjobs/nightly"], ["StatefulSet/db", "CronJob/nightly"]],
     [["--select", "Deployment.apps/web"], ["Deployment/web"]],
+    [["--select", "cronjobs.v1.batch/nightly"], ["CronJob/nightly"]],
     [["-l", "app=web"], ["Deployment/web"]],
     [["--selector", "tier!=front"], ["StatefulSet/db", "CronJob/nightly"]],
     [["-l", "tier in (front, back),app notin (db)"], ["Deployment/web"]],

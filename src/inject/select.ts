@@ -15,9 +15,9 @@ const KIND_NAMES: Record<string, string[]> = {
   CronJob: ["cj", "cronjob", "cronjobs"],
 };
 
-/** "deploy" → "Deployment"; kinds are case-insensitive, with an optional API group ("deployment.apps"). */
+/** "deploy" → "Deployment"; kinds are case-insensitive, with an optional group ("deployment.apps", "jobs.v1.batch"). */
 export function canonicalKind(text: string): string | undefined {
-  const k = text.toLowerCase().replace(/\.(apps|batch|core)$/, "");
+  const k = text.toLowerCase().replace(/(\.v\d+\w*)?\.(apps|batch|core)$/, "");
   return Object.entries(KIND_NAMES).find(([, names]) => names.includes(k))?.[0];
 }
 

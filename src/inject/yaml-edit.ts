@@ -135,7 +135,7 @@ function holderOf(doc: Document, node: Node): Holder | undefined {
 }
 
 /** Find the collection an operation changes, or what must be un-shared first. */
-function locate(doc: Document, path: Path, replacing: boolean): Located | { blocker: Blocker } {
+function locate(doc: Document, path: Path, replacing: boolean, sharedTarget = false): Located | { blocker: Blocker } {
   let node: unknown = doc.contents;
   let holder: Holder | undefined;
   const chain: Node[] = [];
@@ -164,7 +164,8 @@ function locate(doc: Document, path: Path, replacing: boolean): Located | { bloc
   let replaced: Node | undefined;
   if (isMap(node)) replaced = node.items.find((p) => keyOf(p) === String(last))?.value as Node | undefined;
   else if (replacing && typeof last === "number") replaced = node.items[last] as Node;
-  const shared = sharedUse(doc, chain, path, replaced ?? undefined);
+  // A list every user of which gets the same item is changed once, where it is anchored.
+  const shared = sharedTarget ? sharedUse(doc, chain.slice(0, -1), path, replaced ?? undefined) : sharedUse(doc, chain, path, replaced ?? undefined);
   if (shared) return { blocker: shared };
   return { node, holder, last };
 }
@@ -269,6 +270,51 @@ function unshare(text: string, doc: Document, b: Blocker, style: Style, note: (s
   return seqEdit(text, doc, { node: holder.seq, last: holder.index }, { op: "replace", path: [], value }, style);
 }
 
+/** The list an append lands in, following aliases; undefined when the way there is shared otherwise. */
+function appendTarget(doc: Document, path: Path): { node: Node; viaAlias: Alias | undefined } | undefined {
+  let node: unknown = doc.contents;
+  let viaAlias: Alias | undefined;
+  const chain: Node[] = [];
+  for (const k of path.slice(0, -1)) {
+    if (viaAlias) return undefined; // an alias before the last step
+    const pair = isMap(node) ? node.items.find((p) => keyOf(p) === String(k)) : undefined;
+    const next: unknown = isMap(node) ? pair?.value : isSeq(node) ? node.items[Number(k)] : undefined;
+    if (!next) return undefined;
+    chain.push(node as Node);
+    viaAlias = isAlias(next) ? next : undefined;
+    node = isAlias(next) ? next.resolve(doc) : next;
+  }
+  if (!isSeq(node) || node.flow || sharedUse(doc, chain, path)) return undefined;
+  return { node, viaAlias };
+}
+
+/**
+ * Appends of one same item to a list that several places share through an alias (two
+ * containers with `volumeMounts: *shared`): when every place that uses the list gets it,
+ * one insertion where the list is anchored does it for all, and the aliases stay.
+ */
+function mergeSharedAppends(doc: Document, ops: PatchOp[]): { ops: PatchOp[]; sharedTarget: Set<PatchOp> } {
+  const groups = new Map<Node, { op: PatchOp; viaAlias?: Alias }[]>();
+  for (const op of ops) {
+    if (op.op !== "add" || op.path[op.path.length - 1] !== "-") continue;
+    const t = appendTarget(doc, op.path);
+    if (!t || !t.node.anchor) continue;
+    groups.set(t.node, [...(groups.get(t.node) ?? []), { op, viaAlias: t.viaAlias }]);
+  }
+  const drop = new Set<PatchOp>();
+  const sharedTarget = new Set<PatchOp>();
+  for (const [node, members] of groups) {
+    const aliases = aliasesOf(doc, node).map((u) => u.alias);
+    const anchorSite = members.filter((m) => !m.viaAlias);
+    const same = members.every((m) => isDeepStrictEqual(m.op.value, members[0].op.value));
+    const covered = aliases.every((a) => members.some((m) => m.viaAlias === a)) && members.length === aliases.length + 1;
+    if (!same || !covered || anchorSite.length !== 1) continue;
+    sharedTarget.add(anchorSite[0].op);
+    for (const m of members) if (m.viaAlias) drop.add(m.op);
+  }
+  return { ops: ops.filter((op) => !drop.has(op)), sharedTarget };
+}
+
 /**
  * Apply `ops` (paths from the document root) to the YAML text of one document. `note`
  * receives one line per un-shared node. Throws when the result would not mean exactly
@@ -276,12 +322,14 @@ function unshare(text: string, doc: Document, b: Blocker, style: Style, note: (s
  */
 export function editDocument(source: string, ops: PatchOp[], note: (s: string) => void): string {
   let text = source;
-  const style = detectStyle(source, parseYaml(source));
-  for (const op of ops) {
+  const original = parseYaml(source);
+  const style = detectStyle(source, original);
+  const { ops: edits, sharedTarget } = mergeSharedAppends(original, ops);
+  for (const op of edits) {
     for (let round = 0; ; round++) {
       if (round > 1000) throw new Error("internal: too many shared nodes to un-share");
       const doc = parseYaml(text);
-      const loc = locate(doc, op.path, op.op === "replace");
+      const loc = locate(doc, op.path, op.op === "replace", sharedTarget.has(op));
       if ("blocker" in loc) {
         text = unshare(text, doc, loc.blocker, style, note);
         continue;

@@ -82,8 +82,10 @@ function handle(s: ServerSettings, log: Logger, req: import("node:http").Incomin
       else log.info("admission review", fields);
       send(res, 200, out.body);
     } catch (e) {
-      if (!(e instanceof BadReviewError)) throw e;
-      send(res, 400, `${e.message}\n`);
+      if (e instanceof BadReviewError) return send(res, 400, `${e.message}\n`);
+      // A bug must not take the server (and every Pod creation) down: answer 500, log it.
+      log.error(`internal error answering an admission review: ${(e as Error)?.stack ?? e}`, { hint: "please report this with the log" });
+      send(res, 500, "internal error\n");
     }
   });
 }

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
+import { spawn } from "node:child_process";
 import { describe, it } from "node:test";
 import { parseAllDocuments } from "yaml";
 import { assertContract, assertCrossRefs, assertSchemaValid, podSpecs } from "./helpers/contract.ts";
@@ -692,5 +693,28 @@ describe("inject on hostile or broken input", () => {
     await assertSchemaValid(pod);
     assert.match(r.stdout, /^    volumeMounts: +# none yet\n    - name: package-data\n/m);
     assert.equal((await inject(r.stdout)).stdout, r.stdout);
+  });
+});
+
+describe("inject output", () => {
+  it("reaches a slow reader whole (the program waits for it rather than exit with output pending)", { timeout: 60_000 }, async () => {
+    const input = Array.from({ length: 30 }, (_, i) => ALL_KINDS.replace(/name: (p|d|s|ds|rs|j|cj)}/g, `name: $1-${i}}`)).join("---\n");
+    const [cmd, argv] = command(["inject", "--package-url", URL, "--image", IMAGE]);
+    const child = spawn(cmd, argv, { env: cleanEnv(), stdio: ["pipe", "pipe", "ignore"] });
+    const exited = new Promise((r) => child.on("exit", r));
+    child.stdin.end(input);
+    // The first bytes come when the whole output is ready; then stop reading for longer than
+    // the program's exit grace period (200 ms), as a slow consumer (kubectl over a slow link) does.
+    const first: Buffer = await new Promise((r) => child.stdout.once("data", r));
+    child.stdout.pause();
+    await new Promise((r) => setTimeout(r, 1500));
+    const chunks: Buffer[] = [first];
+    child.stdout.on("data", (d) => chunks.push(d));
+    child.stdout.resume();
+    await new Promise((r) => child.stdout.on("end", r));
+    assert.equal(await exited, 0);
+    const out = Buffer.concat(chunks).toString();
+    assert.ok(out.length > 2 * 65536, `more than a pipe buffer (${out.length})`);
+    assert.equal(docs(out).length, 30 * 7);
   });
 });

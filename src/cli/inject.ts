@@ -102,7 +102,7 @@ export function parseInjectArgs(argv: string[]): { file: string; opts: InjectOpt
   return { file, opts };
 }
 
-export function runInject(argv: string[], out: (s: string) => void, err: (s: string) => void): void {
+export async function runInject(argv: string[], out: (s: string) => Promise<void> | void, err: (s: string) => void): Promise<void> {
   const parsed = parseInjectArgs(argv);
   if (parsed === "help") return out(INJECT_HELP + "\n");
   let source: string;
@@ -112,7 +112,7 @@ export function runInject(argv: string[], out: (s: string) => void, err: (s: str
     throw new UsageError(`cannot read ${parsed.file === "-" ? "stdin" : parsed.file}: ${(e as NodeJS.ErrnoException).code ?? e}`, "give a readable YAML file, or pipe YAML into stdin");
   }
   const result = inject(source, parsed.opts);
-  out(result.text);
+  await out(result.text);
   for (const n of result.notes) err(`${n}\n`);
   err(result.changed.length ? `injected the init container into ${result.changed.map((c) => `${c.kind}/${c.name}`).join(", ")}\n` : "nothing to change\n");
 }

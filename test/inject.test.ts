@@ -684,6 +684,14 @@ describe("inject on hostile or broken input", () => {
     }
   });
 
+  it("a %YAML directive, a ... end marker and a comment-only document", async () => {
+    const input = "%YAML 1.1\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: a\n    image: x\n...\n---\n# only a comment\n---\n";
+    const r = await inject(input);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(removedLines(input, r.stdout), []);
+    assertContract(docs(r.stdout)[0].spec, { image: IMAGE });
+  });
+
   it("odd but valid shapes: null lists, `{}` where a list is empty, a key on its own", async () => {
     const input = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  initContainers:\n  volumes: ~\n  containers:\n  - name: a\n    image: x\n    volumeMounts: []   # none yet\n";
     const r = await inject(input);

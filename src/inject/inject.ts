@@ -29,8 +29,13 @@ export function splitDocuments(source: string): { marker: string; body: string }
   let cur = { marker: "", body: "" };
   for (const line of source.match(/[^\n]*\n|[^\n]+$/g) ?? []) {
     if (/^---(\s|$)/.test(line)) {
-      if (cur.marker || cur.body) parts.push(cur);
-      cur = { marker: line, body: "" };
+      // Directives (%YAML, %TAG) belong to the document their marker starts.
+      const directivesOnly = !cur.marker && /^%/m.test(cur.body) && cur.body.split("\n").every((l) => /^(%|#|\s*$)/.test(l));
+      if (directivesOnly) cur = { marker: cur.body + line, body: "" };
+      else {
+        if (cur.marker || cur.body) parts.push(cur);
+        cur = { marker: line, body: "" };
+      }
     } else cur.body += line;
   }
   if (cur.marker || cur.body) parts.push(cur);

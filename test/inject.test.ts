@@ -583,6 +583,12 @@ describe("inject options", () => {
     }
   });
 
+  it("a URL with credentials is written as asked, with a warning pointing to --url-secret", async () => {
+    const r = await inject(ALL_KINDS, ["--package-url", "https://u:p@files.example.internal/p.tar.gz"]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /warning: --package-url carries credentials .*--url-secret/);
+  });
+
   it("a volume or container name already used for something else is exit 2, naming the workload", async () => {
     const clash = ALL_KINDS.split("---\n")[0].replace("containers: [{name: a, image: x}]", "containers: [{name: a, image: x}]\n  volumes: [{name: package-data, configMap: {name: c}}]");
     const r = await inject(clash);

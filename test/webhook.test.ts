@@ -269,6 +269,7 @@ describe("download-package webhook", () => {
       [{ "download-package/url": URL, "download-package/sha265": SHA }, /unknown annotation download-package\/sha265: did you mean download-package\/sha256\?/],
       [{ "download-package/url": URL, "download-package/dest": "/etc" }, /download-package\/dest "\/etc" is not inside the shared volume \/shared-data/],
       [{ "download-package/sha256": SHA }, /given without download-package\/url/],
+      [{ "download-package/url": "https://user:secret@files.example.internal/p.tar.gz" }, /download-package\/url carries credentials/],
     ] as [Record<string, string>, RegExp][]) {
       const res = await review(pod(annotations));
       assert.equal(res.allowed, false, JSON.stringify(annotations));
@@ -276,6 +277,7 @@ describe("download-package webhook", () => {
       assert.equal(res.status.reason, "BadRequest");
       assert.match(res.status.message, msg);
       assert.equal(res.patch, undefined);
+      assert.doesNotMatch(res.status.message, /secret@/, "the answer never repeats a credential");
     }
     const clash = await review(pod({ "download-package/url": URL }, { volumes: [{ name: "package-data", configMap: { name: "c" } }] }));
     assert.equal(clash.allowed, false);

@@ -111,6 +111,8 @@ export async function runInject(argv: string[], out: (s: string) => Promise<void
   } catch (e) {
     throw new UsageError(`cannot read ${parsed.file === "-" ? "stdin" : parsed.file}: ${(e as NodeJS.ErrnoException).code ?? e}`, "give a readable YAML file, or pipe YAML into stdin");
   }
+  const withCredentials = (parsed.opts.packageUrl ?? "").split(/[\s,]+/).some((u) => URL.canParse(u) && (new URL(u).username || new URL(u).password));
+  if (withCredentials) err("warning: --package-url carries credentials (user:password@), which end up in the manifest: use --url-secret NAME/KEY\n");
   const result = inject(source, parsed.opts);
   await out(result.text);
   for (const n of result.notes) err(`${n}\n`);

@@ -47,6 +47,11 @@ export function optionsFromAnnotations(annotations: Record<string, string>, s: W
     if (ours.length) throw new AnnotationError(`${ours.join(", ")} given without ${ANNOTATIONS.url}`);
     return undefined;
   }
+  for (const u of url.trim().split(/[\s,]+/)) {
+    // Anyone who can read the Pod reads its annotations and env: no credentials there.
+    if (URL.canParse(u) && (new URL(u).username || new URL(u).password))
+      throw new AnnotationError(`${ANNOTATIONS.url} carries credentials (user:password@): anyone who can read the Pod would see them; serve the package without user-info (e.g. a token read from a Secret file), or use inject --url-secret`);
+  }
   const o: PodPatchOptions = { ...s, packageUrl: url.trim(), env: [], imagePullSecrets: [], mountInit: false };
   const sha = annotations[ANNOTATIONS.sha256];
   if (sha !== undefined) {

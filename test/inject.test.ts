@@ -431,6 +431,15 @@ describe("inject writes only insertions", () => {
     await assertSchemaValid(out);
   });
 
+  it("the style of the pod spec wins over the style elsewhere in the document", async () => {
+    const input = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: mixed\n  finalizers:\n    - example.com/indented\nspec:\n  containers:\n  - name: a\n    image: x\n    ports:\n    - containerPort: 80\n";
+    const r = await inject(input);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^    volumeMounts:\n    - name: package-data\n/m);
+    assert.match(r.stdout, /^  volumes:\n  - name: package-data\n/m);
+    assert.deepEqual(removedLines(input, r.stdout), []);
+  });
+
   it("a flow-style workload gets flow-style insertions on its own lines", async () => {
     const r = await inject(ALL_KINDS);
     assert.equal(r.status, 0, r.stderr);

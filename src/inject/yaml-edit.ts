@@ -1,10 +1,11 @@
 // Apply patch operations to one YAML document as text insertions, guided by the parsed
 // document's node ranges: every byte outside the inserted parts stays as it was (comments,
-// quotes, key order, indentation, CRLF). Only two things replace input text: an empty flow
-// collection ("initContainers: []") that must become a block, and a shared node (an alias,
-// or an anchor other places refer to) that the change would otherwise leak through: that
-// one place gets its own copy first, and a note says so. The result is re-parsed and
-// compared with the operations applied to the data, so a wrong edit can never be written.
+// quotes, key order, indentation, CRLF). Input text is replaced only where it must be: an
+// empty flow collection ("initContainers: []") becomes a block; a non-empty flow collection
+// gets its addition in flow style on its own line; a shared node (an alias, an anchor other
+// places refer to, a key that comes from a merge) that the change would otherwise leak
+// through gets its own copy first, and a note says so. The result is re-parsed and compared
+// with the operations applied to the data, so a wrong edit can never be written.
 
 import { isDeepStrictEqual } from "node:util";
 import { isAlias, isMap, isPair, isScalar, isSeq, parseDocument, visit, type Alias, type Document, type Node, type Pair, type Scalar, type YAMLMap, type YAMLSeq } from "yaml";
@@ -56,12 +57,12 @@ function splice(text: string, from: number, to: number, insert: string): string 
 
 const end = (n: { range?: [number, number, number] | null }) => n.range![1];
 
-/** The document's own style: line endings, indent step, list indentation. */
-export function detectStyle(text: string, doc: Document): Style {
+/** The document's own style (line endings, indent step, list indentation), as written under `near` first. */
+export function detectStyle(text: string, doc: Document, near?: Node): Style {
   let step: number | undefined;
   let indentSeq: boolean | undefined;
-  visit(doc, {
-    Pair(_, pair) {
+  const visitor = {
+    Pair(_: unknown, pair: Pair) {
       const k = pair.key as Node | null;
       const v = pair.value as Node | null;
       if (!k?.range || !v?.range) return;
@@ -73,8 +74,22 @@ export function detectStyle(text: string, doc: Document): Style {
       if (indentSeq === undefined && isSeq(v) && !v.flow && v.items.length) indentSeq = col(text, v.range[0]) > kc;
       if (step !== undefined && indentSeq !== undefined) return visit.BREAK;
     },
-  });
+  };
+  if (near) visit(near, visitor);
+  visit(doc, visitor);
   return { eol: text.includes("\r\n") ? "\r\n" : "\n", step: step ?? 2, indentSeq: indentSeq ?? true };
+}
+
+/** The node all operations are under (the pod spec), for the style nearest to the edits. */
+function commonNode(doc: Document, ops: PatchOp[]): Node | undefined {
+  let prefix = ops[0]?.path.slice(0, -1) ?? [];
+  for (const op of ops) {
+    let i = 0;
+    while (i < prefix.length && i < op.path.length - 1 && prefix[i] === op.path[i]) i++;
+    prefix = prefix.slice(0, i);
+  }
+  const n = doc.getIn(prefix, true);
+  return isMap(n) || isSeq(n) ? n : undefined;
 }
 
 const isMergePair = (p: unknown) => isPair(p) && isScalar(p.key) && ((p.key as Scalar).source === "<<" || typeof (p.key as Scalar).value === "symbol");
@@ -323,7 +338,7 @@ function mergeSharedAppends(doc: Document, ops: PatchOp[]): { ops: PatchOp[]; sh
 export function editDocument(source: string, ops: PatchOp[], note: (s: string) => void): string {
   let text = source;
   const original = parseYaml(source);
-  const style = detectStyle(source, original);
+  const style = detectStyle(source, original, commonNode(original, ops));
   const { ops: edits, sharedTarget } = mergeSharedAppends(original, ops);
   for (const op of edits) {
     for (let round = 0; ; round++) {

@@ -10,6 +10,8 @@ import { assertContract, assertCrossRefs, assertSchemaValid, podSpecs } from "./
 import { command, ROOT, exec, cleanEnv } from "./helpers/run.ts";
 
 const IMAGE = "registry.example.internal/package-init-container:0.1.0";
+// Real-world manifests (see the corpus README): read in place, never copied into the repository.
+const CORPUS = [process.env.DP_CORPUS, path.resolve(ROOT, "../shared/corpus/manifests"), "/work/shared/corpus/manifests"].find((d) => d && fs.existsSync(d)) ?? "";
 const URL = "https://files.example.internal/p.tar.gz";
 
 type Obj = Record<string, any>;
@@ -552,8 +554,8 @@ describe("inject handles List documents", () => {
 });
 
 describe("inject options", () => {
-  it("--size-limit, --image-pull-secret, --requests/--limits, --env and --mount-init", async () => {
-    const src = fs.readFileSync("/work/shared/corpus/manifests/k8s-website-mysql-statefulset.yaml", "utf8");
+  it("--size-limit, --image-pull-secret, --requests/--limits, --env and --mount-init", { skip: !CORPUS && "the corpus is not here" }, async () => {
+    const src = fs.readFileSync(path.join(CORPUS, "k8s-website-mysql-statefulset.yaml"), "utf8");
     const args = ["--size-limit", "2Gi", "--image-pull-secret", "private-registry", "--image-pull-secret", "other", "--requests", "cpu=50m,memory=64Mi", "--limits", "memory=256Mi,ephemeral-storage=1Gi", "--env", "PACKAGE_STRIP_COMPONENTS=1", "--env", "https_proxy=http://proxy.example.internal:3128", "--mount-init"];
     const r = await inject(src, args);
     assert.equal(r.status, 0, r.stderr);
@@ -610,8 +612,6 @@ describe("inject options", () => {
   });
 });
 
-// Real-world manifests (see /work/shared/corpus/README.md); read in place, never copied.
-const CORPUS = "/work/shared/corpus/manifests";
 
 /** The data with every part inject adds taken out again. */
 function withoutInjected(o: Obj): Obj {
@@ -642,13 +642,13 @@ function withoutInjected(o: Obj): Obj {
   return copy;
 }
 
-describe("inject on real-world manifests", { skip: !fs.existsSync(CORPUS) && "the corpus is not here" }, () => {
+describe("inject on real-world manifests", { skip: !CORPUS && "the corpus is not here (set DP_CORPUS)" }, () => {
   const variants: [string, string[]][] = [
     ["", []],
     [" (--mount-init and every pod option)", ["--mount-init", "--size-limit", "1Gi", "--image-pull-secret", "corpus-pull", "--requests", "cpu=10m,memory=32Mi", "--limits", "memory=64Mi", "--env", "PACKAGE_STRIP_COMPONENTS=1"]],
   ];
   for (const [variant, args] of variants)
-  for (const file of fs.existsSync(CORPUS) ? fs.readdirSync(CORPUS).filter((f) => f.endsWith(".yaml")).sort() : []) {
+  for (const file of CORPUS ? fs.readdirSync(CORPUS).filter((f) => f.endsWith(".yaml")).sort() : []) {
     it(file + variant, async () => {
       const input = fs.readFileSync(path.join(CORPUS, file), "utf8");
       const r = await inject(input, args);

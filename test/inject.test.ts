@@ -5,7 +5,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { spawn } from "node:child_process";
 import { describe, it } from "node:test";
-import { parseAllDocuments } from "yaml";
+import { isMap, isSeq, parseAllDocuments, type YAMLMap, type YAMLSeq } from "yaml";
+import { inject as injectText, type InjectOptions } from "../src/inject/inject.ts";
+import { findWorkloads } from "../src/inject/workloads.ts";
 import { assertContract, assertCrossRefs, assertSchemaValid, podSpecs } from "./helpers/contract.ts";
 import { command, ROOT, exec, cleanEnv } from "./helpers/run.ts";
 
@@ -740,4 +742,44 @@ describe("inject output", () => {
     assert.ok(out.length > 2 * 65536, `more than a pipe buffer (${out.length})`);
     assert.equal(docs(out).length, 30 * 7);
   });
+});
+
+describe("inject on the corpus written in other styles", { skip: !CORPUS && "the corpus is not here" }, () => {
+  const options = (mountInit: boolean): InjectOptions => ({ image: IMAGE, packageUrl: URL, containerName: "download-package", volumeName: "package-data", mountPath: "/shared-data", env: [], imagePullSecrets: [], mountInit, selection: { select: [], selector: [] } });
+
+  /** Re-write a stream: another layout, or every container's mounts shared through one alias. */
+  function restyle(text: string, style: string): string {
+    const all = parseAllDocuments(text, { version: "1.1" });
+    if (style === "shared-mounts")
+      all.forEach((d, i) => {
+        for (const w of findWorkloads(d.toJS())) {
+          const spec = d.getIn(w.specPath, true) as YAMLMap;
+          const cs = ["initContainers", "containers"].flatMap((k) => (spec.get(k, true) as YAMLSeq | undefined)?.items ?? []).filter(isMap).sort((a, b) => a.range![0] - b.range![0]);
+          const first = cs.findIndex((c) => isSeq(c.get("volumeMounts", true)));
+          if (first < 0) continue;
+          const src = cs[first].get("volumeMounts", true) as unknown as YAMLSeq;
+          src.anchor = `m${i}-${w.name}`;
+          for (const c of cs.slice(first + 1)) c.set("volumeMounts", d.createAlias(src));
+        }
+      });
+    const opts = { flow: { collectionStyle: "flow", lineWidth: 60 }, "indent-4": { indent: 4 }, "unindented-lists": { indentSeq: false }, "shared-mounts": {} }[style];
+    return all.map((d) => d.toString(opts as object)).join("---\n");
+  }
+
+  for (const style of ["flow", "indent-4", "unindented-lists", "shared-mounts"]) {
+    it(style, async () => {
+      for (const file of fs.readdirSync(CORPUS).filter((f) => f.endsWith(".yaml") && !f.startsWith("argo-cd-install"))) {
+        for (const mountInit of style === "shared-mounts" ? [false, true] : [true]) {
+          const input = restyle(fs.readFileSync(path.join(CORPUS, file), "utf8"), style);
+          const r = injectText(input, options(mountInit));
+          assert.equal(injectText(r.text, options(mountInit)).text, r.text, `${file}: idempotent`);
+          if (style === "shared-mounts" && mountInit) assert.deepEqual(r.notes, [], `${file}: every user of a shared list gets the mount, so nothing is un-shared`);
+          for (const o of docs(r.text).flatMap((x) => (x?.kind?.endsWith("List") ? x.items : [x]))) {
+            if (!o || !JSON.stringify(o).includes('"download-package"')) continue;
+            await assertSchemaValid(o);
+          }
+        }
+      }
+    });
+  }
 });

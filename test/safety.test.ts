@@ -242,6 +242,10 @@ describe("headers that GNU tar reads differently are refused (found by test/fuzz
     const longName = Buffer.concat([header({ name: "././@LongLink", type: "L", size: 1 }), padded(body)]);
     return expectBodyRefused(Buffer.concat([tar([{ name: "first.txt", content: "1" }], { endBlocks: 0 }), longName, tar([{ name: "short", content: "x" }])]), /a long-name record after entry "first.txt" is not NUL-terminated/);
   });
+  it("an empty GNU long name or PAX path (node-tar keeps the header's name, GNU tar an empty one)", async () => {
+    await expectBodyRefused(Buffer.concat([tar([{ name: "first.txt", content: "1" }], { endBlocks: 0 }), header({ name: "././@LongLink", type: "L", size: 0 }), tar([{ name: "named", content: "x" }])]), /corrupt tar archive: an empty GNU long-name record \(type 'L'\)/);
+    await refusedTar([{ name: "named", prefix: "pre", pax: { path: "" }, content: "x" }], /"": has a PAX header GNU tar would read differently: PAX record path is empty/);
+  });
   it("a contiguous file named like a directory", () => refusedTar([{ name: "dir/", type: "7", content: "" }], /"dir\/": is a regular file whose name ends with '\/'/));
   it("an old GNU 'N' record", () => expectBodyRefused(patched({ name: "n", type: "N", content: "longname\0" }, () => {}), /corrupt tar archive: type 'N'/));
   it("a name that is not UTF-8 (node-tar would rename it, GNU tar keeps the bytes)", () => expectBodyRefused(patched({ name: "latin1-x.txt", content: "x" }, (h) => (h[7] = 0xe9)), /"latin1-\uFFFD\.txt": has a name or link target that is not valid UTF-8/));

@@ -27,9 +27,12 @@ export function numericFieldProblem(block: Buffer): string | undefined {
 }
 
 /** Type flags node-tar and GNU tar do not read alike. */
-function headerProblem(block: Buffer): string | undefined {
+function headerProblem(block: Buffer, h: Header): string | undefined {
+  const flag = String.fromCharCode(block[156]);
   // 'N': node-tar takes it as a long name for the next entry, GNU tar as an old "names" entry.
-  if (block[156] === 0x4e) return "type 'N' (an old GNU long-name record) is read differently by GNU tar";
+  if (flag === "N") return "type 'N' (an old GNU long-name record) is read differently by GNU tar";
+  // An empty long name: node-tar ignores the record, GNU tar gives the next entry an empty name.
+  if ((flag === "L" || flag === "K") && !h.size) return `an empty GNU long-name record (type '${flag}')`;
   return undefined;
 }
 
@@ -58,6 +61,7 @@ export function paxProblem(text: string): string | undefined {
     const key = record.slice(0, eq);
     const value = record.slice(eq + 1);
     if (value.includes("\n") || value.includes("\0")) return `PAX record ${key} holds a newline or NUL`;
+    if ((key === "path" || key === "linkpath") && value === "") return `PAX record ${key} is empty`;
     if (PAX_VALUE[key] && !PAX_VALUE[key].test(value)) return `PAX record ${key}=${JSON.stringify(value.slice(0, 40))} is not a valid number`;
     if (key === "hdrcharset" && value !== "ISO-IEC 10646 2000 UTF-8") return `PAX record hdrcharset=${value} (only UTF-8 names are supported)`;
   }
@@ -87,7 +91,7 @@ export function strictTar() {
     lenientDecode.call(this, buf, off, ...rest);
     if (this.nullBlock || !this.cksumValid) return; // node-tar reports those itself
     const block = buf.subarray(off ?? 0, (off ?? 0) + 512);
-    const problem = numericFieldProblem(block) ?? headerProblem(block);
+    const problem = numericFieldProblem(block) ?? headerProblem(block, this);
     if (problem) throw new Error(problem);
   };
   const paxClass = Pax as unknown as { parse: ParsePax };

@@ -155,6 +155,7 @@ describe("extractor property suite", () => {
     fs.symlinkSync("plain.txt", path.join(src, "d", "sl"));
     fs.linkSync(path.join(src, "d", "plain.txt"), path.join(src, "d", "hl"));
     for (const format of ["gnu", "posix", "ustar"]) seeds.push(spawnSync("tar", ["-C", src, `--format=${format}`, "-cf", "-", "d"]).stdout);
+    fs.rmSync(src, { recursive: true, force: true });
     if (fs.existsSync(ZIP_SLIP)) seeds.push(fs.readFileSync(ZIP_SLIP));
   });
   after(() => {

@@ -1,0 +1,160 @@
+// The package sink that extracts on a worker thread: this (main) thread only receives the
+// socket's bytes, hashes them when verifying, and hands them over; the worker runs the same
+// ArchiveSink pipeline as the inline sink. `curl | tar` spreads the work over two processes;
+// this spreads it over two threads.
+//
+//   raw bytes ─┬─ hash (main thread, only when verifying)
+//              └─ postMessage (copied once into a transferred ArrayBuffer) ─▶ worker: ArchiveSink
+//
+// A drop-in for ArchiveSink (a Writable with progress() and result(), failures through
+// destroy/.errored, end() resolving once everything is on disk), plus stopped(): the staging
+// directory may be removed only once the worker can no longer write into it.
+//
+// DP_SINK=inline|worker picks one (a debugging and benchmarking aid; worker by default).
+
+import { createHash, type Hash } from "node:crypto";
+import { Writable } from "node:stream";
+import { Worker } from "node:worker_threads";
+import { ArchiveSink, type ArchiveResult } from "./sink.ts";
+import { deserializeError, type FromWorker, type ToWorker, type WorkerInit } from "./worker-protocol.ts";
+import type { ExtractOptions } from "./extract.ts";
+
+// Filled in by scripts/build.mjs: the worker's own bundle, as a string (the single executable
+// carries no files). Undefined when run from source, which then extracts inline.
+declare const __WORKER_CODE__: string | undefined;
+
+/** Unacknowledged bytes between the threads before write() waits: bounds memory, keeps both busy. */
+export const MAX_IN_FLIGHT_BYTES = 4 * 1024 * 1024;
+
+export type SinkOptions = ExtractOptions & { maxRatio: number; algorithm?: "sha256" | "sha512" };
+
+/** What src/run.ts needs from a package sink, inline or on a worker. */
+export interface PackageSink extends Writable {
+  progress(): { rawBytes: number; files: number };
+  result(): ArchiveResult;
+  /** Resolves once nothing can write into the staging directory any more (after destroy or end). */
+  stopped(): Promise<void>;
+}
+
+class InlineSink extends ArchiveSink implements PackageSink {
+  stopped(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** DP_SINK=inline keeps everything on the main thread (the previous design); anything else: the worker. */
+export function createPackageSink(stagingDir: string, opts: SinkOptions, env: NodeJS.ProcessEnv = process.env): PackageSink {
+  if (env.DP_SINK === "inline" || typeof __WORKER_CODE__ !== "string") return new InlineSink(stagingDir, opts);
+  return new WorkerSink(__WORKER_CODE__, stagingDir, opts);
+}
+
+function workerOptions(o: SinkOptions): WorkerInit["opts"] {
+  const { stripComponents, uid, gid, fileMode, dirMode, maxBytes, maxEntries, maxEntryBytes, maxPathLength, maxRatio } = o;
+  return { stripComponents, uid, gid, fileMode, dirMode, maxBytes, maxEntries, maxEntryBytes, maxPathLength, maxRatio };
+}
+
+function spawnWorker(code: string, init: WorkerInit): Worker {
+  return new Worker(code, { eval: true, workerData: init });
+}
+
+export class WorkerSink extends Writable implements PackageSink {
+  private readonly worker: Worker;
+  private readonly hash?: Hash;
+  private readonly algorithm?: string;
+  private readonly exited: Promise<void>;
+  private rawBytes = 0;
+  private files = 0;
+  private inFlight = 0;
+  /** A write() waiting for acknowledgements, and end() waiting for the worker's result. */
+  private waitingWrite?: () => void;
+  private waitingEnd?: (err?: Error | null) => void;
+  private outcome?: Omit<ArchiveResult, "digest" | "rawBytes">;
+
+  constructor(workerCode: string, stagingDir: string, opts: SinkOptions) {
+    super({ highWaterMark: 256 * 1024 });
+    this.algorithm = opts.algorithm;
+    this.hash = opts.algorithm ? createHash(opts.algorithm) : undefined;
+    this.worker = spawnWorker(workerCode, { stagingDir, opts: workerOptions(opts) });
+    this.exited = new Promise((resolve) => this.worker.once("exit", () => resolve()));
+    this.worker.on("message", (m: FromWorker) => this.onMessage(m));
+    this.worker.on("error", (e) => this.fail(e));
+    this.worker.once("exit", (code) => {
+      if (!this.outcome && !this.destroyed) this.fail(new Error(`the extraction worker exited (code ${code}) before the end of the package`));
+    });
+    // As with ArchiveSink: failures land between writes; the transfer loop reads .errored.
+    this.on("error", () => {});
+  }
+
+  private onMessage(m: FromWorker) {
+    switch (m.t) {
+      case "ack": {
+        this.inFlight -= m.bytes;
+        this.files = m.files;
+        const w = this.waitingWrite;
+        if (w && this.inFlight <= MAX_IN_FLIGHT_BYTES / 2) {
+          this.waitingWrite = undefined;
+          w();
+        }
+        return;
+      }
+      case "done": {
+        this.outcome = m.result;
+        this.files = m.result.files;
+        void this.worker.terminate();
+        const cb = this.waitingEnd;
+        this.waitingEnd = undefined;
+        cb?.();
+        return;
+      }
+      case "error":
+        return this.fail(deserializeError(m.error));
+    }
+  }
+
+  private fail(err: Error) {
+    if (this.errored || this.destroyed) return;
+    const cb = this.waitingEnd;
+    this.waitingEnd = undefined;
+    this.waitingWrite = undefined;
+    // end() in progress: its callback reports the error (as ArchiveSink's _final does).
+    if (cb) cb(err);
+    else this.destroy(err);
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void) {
+    this.hash?.update(chunk);
+    this.rawBytes += chunk.length;
+    this.inFlight += chunk.length;
+    // One copy into a buffer of its own, which is then moved, not copied again: the socket's
+    // chunks are views into buffers shared with other chunks and cannot be transferred.
+    const ab = chunk.buffer.slice(chunk.byteOffset, chunk.byteOffset + chunk.length) as ArrayBuffer;
+    this.worker.postMessage({ t: "data", ab } satisfies ToWorker, [ab]);
+    if (this.inFlight <= MAX_IN_FLIGHT_BYTES) return cb();
+    this.waitingWrite = () => cb();
+  }
+
+  override _final(cb: (err?: Error | null) => void) {
+    this.waitingEnd = cb;
+    this.worker.postMessage({ t: "end" } satisfies ToWorker);
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void) {
+    this.worker.terminate().then(
+      () => cb(err),
+      () => cb(err),
+    );
+  }
+
+  stopped(): Promise<void> {
+    return this.exited;
+  }
+
+  progress(): { rawBytes: number; files: number } {
+    return { rawBytes: this.rawBytes, files: this.files };
+  }
+
+  result(): ArchiveResult {
+    const r = this.outcome ?? { entries: 0, files: this.files, bytes: 0, format: "unknown" as const };
+    return { ...r, rawBytes: this.rawBytes, digest: this.hash && this.algorithm ? { algorithm: this.algorithm, hex: this.hash.copy().digest("hex") } : undefined };
+  }
+}

@@ -116,9 +116,9 @@ export class WorkerSink extends Writable implements PackageSink {
     const cb = this.waitingEnd;
     this.waitingEnd = undefined;
     this.waitingWrite = undefined;
-    // end() in progress: its callback reports the error (as ArchiveSink's _final does).
-    if (cb) cb(err);
-    else this.destroy(err);
+    // .errored first, then end()'s callback: its waiters read .errored (as with ArchiveSink).
+    this.destroy(err);
+    cb?.(err);
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void) {
@@ -154,7 +154,9 @@ export class WorkerSink extends Writable implements PackageSink {
   }
 
   result(): ArchiveResult {
-    const r = this.outcome ?? { entries: 0, files: this.files, bytes: 0, format: "unknown" as const };
+    const r = this.outcome;
+    // Never a silent empty success: only a finished extraction has a result.
+    if (!r) throw new Error("WorkerSink.result() called before the worker finished");
     return { ...r, rawBytes: this.rawBytes, digest: this.hash && this.algorithm ? { algorithm: this.algorithm, hex: this.hash.copy().digest("hex") } : undefined };
   }
 }

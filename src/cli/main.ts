@@ -6,11 +6,14 @@ import { helpText, parseConfig } from "./config.ts";
 import { AppError, DownloadError, ExitCode, SignalError } from "../errors.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { redactText } from "../redact.ts";
-import { runImages } from "./images.ts";
-import { runInject } from "./inject.ts";
-import { runPackage } from "./package.ts";
-import { runInstall } from "../run.ts";
 import { packaging, REVISION, VERSION } from "../version.ts";
+
+// Loaded on first use: `--version`, `--help` and one subcommand's start-up do not pay for the
+// others' modules (undici, tar, yaml...). esbuild keeps them in the one bundle, initialised lazily.
+const runImages: typeof import("./images.ts").runImages = async (...a) => (await import("./images.ts")).runImages(...a);
+const runInject = async (...a: Parameters<typeof import("./inject.ts").runInject>) => (await import("./inject.ts")).runInject(...a);
+const runPackage: typeof import("./package.ts").runPackage = async (...a) => (await import("./package.ts")).runPackage(...a);
+const runInstall: typeof import("../run.ts").runInstall = async (...a) => (await import("../run.ts")).runInstall(...a);
 
 function writeTerminationLog(file: string, line: string) {
   // Only where Kubernetes (or a test) provided the file: never create one in /dev.
@@ -58,7 +61,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       return await runPackage(argv.slice(1), { env, signal: ac.signal, out: (s) => process.stdout.write(s), useLogger: (l) => (log = l) });
     }
     if (argv[0] === "inject") {
-      runInject(argv.slice(1), (s) => process.stdout.write(s), (s) => process.stderr.write(s));
+      await runInject(argv.slice(1), (s) => process.stdout.write(s), (s) => process.stderr.write(s));
       return ExitCode.ok;
     }
     const action = parseConfig(argv, env);

@@ -169,7 +169,7 @@ async function downloadAndSwap(ctx: RunContext, install: Installation, lock: Des
   const sinks = {
     open: () => {
       staging = install.newStaging();
-      current = createPackageSink(staging, extractOpts);
+      current = createPackageSink(staging, extractOpts, () => stats.size);
       return current;
     },
     drop: async (s: PackageSink) => {

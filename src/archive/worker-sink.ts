@@ -42,10 +42,73 @@ class InlineSink extends ArchiveSink implements PackageSink {
   }
 }
 
-/** DP_SINK=inline keeps everything on the main thread (the previous design); anything else: the worker. */
-export function createPackageSink(stagingDir: string, opts: SinkOptions, env: NodeJS.ProcessEnv = process.env): PackageSink {
-  if (env.DP_SINK === "inline" || typeof __WORKER_CODE__ !== "string") return new InlineSink(stagingDir, opts);
-  return new WorkerSink(__WORKER_CODE__, stagingDir, opts);
+/** Below this announced size, starting a worker (a new V8 isolate) costs more than it saves. */
+export const INLINE_BELOW_BYTES = 8 * 1024 * 1024;
+
+/**
+ * DP_SINK=inline keeps everything on the main thread (the previous design), DP_SINK=worker
+ * always uses the worker; by default the package's announced size decides, at its first byte.
+ */
+export function createPackageSink(stagingDir: string, opts: SinkOptions, size: () => number | undefined, env: NodeJS.ProcessEnv = process.env): PackageSink {
+  const code = typeof __WORKER_CODE__ === "string" ? __WORKER_CODE__ : undefined;
+  const mode = env.DP_SINK === "inline" || !code ? "inline" : env.DP_SINK === "worker" ? "worker" : "auto";
+  if (mode === "inline") return new InlineSink(stagingDir, opts);
+  if (mode === "worker") return new WorkerSink(code!, stagingDir, opts);
+  return new DeferredSink(() => {
+    const n = size();
+    const inner = n !== undefined && n < INLINE_BELOW_BYTES ? new InlineSink(stagingDir, opts) : new WorkerSink(code!, stagingDir, opts);
+    return inner;
+  });
+}
+
+/** Picks its sink at the first byte, when the response has said how large the package is. */
+class DeferredSink extends Writable implements PackageSink {
+  private inner?: PackageSink;
+  private readonly make: () => PackageSink;
+
+  constructor(make: () => PackageSink) {
+    super({ highWaterMark: 64 * 1024 });
+    this.make = make;
+    this.on("error", () => {});
+  }
+
+  private sink(): PackageSink {
+    if (this.inner) return this.inner;
+    const inner = this.make();
+    inner.on("error", (e: Error) => this.destroy(e));
+    return (this.inner = inner);
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void) {
+    if (this.sink().write(chunk)) cb();
+    else this.inner!.once("drain", () => cb());
+  }
+
+  override _final(cb: (err?: Error | null) => void) {
+    const inner = this.sink();
+    inner.end(() => {
+      // .errored first, then end()'s callback: its waiters read .errored.
+      if (inner.errored) this.destroy(inner.errored);
+      cb(inner.errored);
+    });
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void) {
+    this.inner?.destroy();
+    cb(err);
+  }
+
+  stopped(): Promise<void> {
+    return this.inner?.stopped() ?? Promise.resolve();
+  }
+
+  progress() {
+    return this.inner?.progress() ?? { rawBytes: 0, files: 0 };
+  }
+
+  result(): ArchiveResult {
+    return this.sink().result();
+  }
 }
 
 function workerOptions(o: SinkOptions): WorkerInit["opts"] {

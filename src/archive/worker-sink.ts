@@ -26,6 +26,11 @@ declare const __WORKER_CODE__: string | undefined;
 /** Unacknowledged bytes between the threads before write() waits: bounds memory, keeps both busy. */
 export const MAX_IN_FLIGHT_BYTES = 4 * 1024 * 1024;
 
+const COPY_ALWAYS = process.env.DP_WORKER_COPY === "1"; // measurement aid: copy every chunk
+
+/** The worker's V8 young generation (three semi-spaces of 1 MiB, as --max-semi-space-size=1 gives the main thread). */
+const WORKER_YOUNG_GENERATION_MB = 3;
+
 export type SinkOptions = ExtractOptions & { maxRatio: number; algorithm?: "sha256" | "sha512" };
 
 /** What src/run.ts needs from a package sink, inline or on a worker. */
@@ -117,7 +122,10 @@ function workerOptions(o: SinkOptions): WorkerInit["opts"] {
 }
 
 function spawnWorker(code: string, init: WorkerInit): Worker {
-  return new Worker(code, { eval: true, workerData: init });
+  // A small young generation: the bytes live outside the V8 heap (Buffers), so a large nursery
+  // only costs resident memory (measured in BENCHMARKS.md). DP_WORKER_YOUNG_MB overrides it.
+  const young = Number(process.env.DP_WORKER_YOUNG_MB) || WORKER_YOUNG_GENERATION_MB;
+  return new Worker(code, { eval: true, workerData: init, resourceLimits: { maxYoungGenerationSizeMb: young } });
 }
 
 export class WorkerSink extends Writable implements PackageSink {
@@ -188,9 +196,11 @@ export class WorkerSink extends Writable implements PackageSink {
     this.hash?.update(chunk);
     this.rawBytes += chunk.length;
     this.inFlight += chunk.length;
-    // One copy into a buffer of its own, which is then moved, not copied again: the socket's
-    // chunks are views into buffers shared with other chunks and cannot be transferred.
-    const ab = chunk.buffer.slice(chunk.byteOffset, chunk.byteOffset + chunk.length) as ArrayBuffer;
+    // undici hands over each body chunk in an ArrayBuffer of its own (measured: 179 of 180
+    // 64 KiB chunks): that memory is moved to the worker, not copied. A view into a shared
+    // buffer (Node's small-buffer pool) is copied once into one of its own.
+    const owned = chunk.byteOffset === 0 && chunk.buffer.byteLength === chunk.length && !COPY_ALWAYS;
+    const ab = (owned ? chunk.buffer : chunk.buffer.slice(chunk.byteOffset, chunk.byteOffset + chunk.length)) as ArrayBuffer;
     this.worker.postMessage({ t: "data", ab } satisfies ToWorker, [ab]);
     if (this.inFlight <= MAX_IN_FLIGHT_BYTES) return cb();
     this.waitingWrite = () => cb();

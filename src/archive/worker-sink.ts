@@ -15,6 +15,7 @@
 import { createHash, type Hash } from "node:crypto";
 import { Writable } from "node:stream";
 import { Worker } from "node:worker_threads";
+import { detectFormat } from "./detect.ts";
 import { ArchiveSink, type ArchiveResult } from "./sink.ts";
 import { deserializeError, type FromWorker, type ToWorker, type WorkerInit } from "./worker-protocol.ts";
 import type { ExtractOptions } from "./extract.ts";
@@ -52,40 +53,44 @@ export const INLINE_BELOW_BYTES = 8 * 1024 * 1024;
 
 /**
  * DP_SINK=inline keeps everything on the main thread (the previous design), DP_SINK=worker
- * always uses the worker; by default the package's announced size decides, at its first byte.
+ * always uses the worker. By default, decided at the first bytes: a plain tar of 8 MiB or more
+ * (or of unknown size) goes to the worker; gzip and zstd stay inline, where the decoder already
+ * runs on the thread pool and the worker measured no faster but 30-45 MiB larger (BENCHMARKS.md).
  */
 export function createPackageSink(stagingDir: string, opts: SinkOptions, size: () => number | undefined, env: NodeJS.ProcessEnv = process.env): PackageSink {
   const code = typeof __WORKER_CODE__ === "string" ? __WORKER_CODE__ : undefined;
   const mode = env.DP_SINK === "inline" || !code ? "inline" : env.DP_SINK === "worker" ? "worker" : "auto";
   if (mode === "inline") return new InlineSink(stagingDir, opts);
   if (mode === "worker") return new WorkerSink(code!, stagingDir, opts);
-  return new DeferredSink(() => {
+  return new DeferredSink((first) => {
     const n = size();
-    const inner = n !== undefined && n < INLINE_BELOW_BYTES ? new InlineSink(stagingDir, opts) : new WorkerSink(code!, stagingDir, opts);
-    return inner;
+    const small = n !== undefined && n < INLINE_BELOW_BYTES;
+    const compressed = ["gzip", "zstd"].includes(detectFormat(first));
+    return small || compressed ? new InlineSink(stagingDir, opts) : new WorkerSink(code!, stagingDir, opts);
   });
 }
 
 /** Picks its sink at the first byte, when the response has said how large the package is. */
 class DeferredSink extends Writable implements PackageSink {
   private inner?: PackageSink;
-  private readonly make: () => PackageSink;
+  private readonly make: (first: Buffer) => PackageSink;
 
-  constructor(make: () => PackageSink) {
+  constructor(make: (first: Buffer) => PackageSink) {
     super({ highWaterMark: 64 * 1024 });
     this.make = make;
     this.on("error", () => {});
   }
 
-  private sink(): PackageSink {
+  /** `first`: the package's first bytes (enough for its magic number), or none at all. */
+  private sink(first: Buffer = Buffer.alloc(0)): PackageSink {
     if (this.inner) return this.inner;
-    const inner = this.make();
+    const inner = this.make(first);
     inner.on("error", (e: Error) => this.destroy(e));
     return (this.inner = inner);
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void) {
-    if (this.sink().write(chunk)) cb();
+    if (this.sink(chunk).write(chunk)) cb();
     else this.inner!.once("drain", () => cb());
   }
 

@@ -55,7 +55,7 @@ export const INLINE_BELOW_BYTES = 8 * 1024 * 1024;
  * DP_SINK=inline keeps everything on the main thread (the previous design), DP_SINK=worker
  * always uses the worker. By default, decided at the first bytes: a plain tar of 8 MiB or more
  * (or of unknown size) goes to the worker; gzip and zstd stay inline, where the decoder already
- * runs on the thread pool and the worker measured no faster but 30-45 MiB larger (BENCHMARKS.md).
+ * runs on the thread pool and the worker measured no faster but 30-50 MiB larger (BENCHMARKS.md).
  */
 export function createPackageSink(stagingDir: string, opts: SinkOptions, size: () => number | undefined, env: NodeJS.ProcessEnv = process.env): PackageSink {
   const code = typeof __WORKER_CODE__ === "string" ? __WORKER_CODE__ : undefined;

@@ -4,7 +4,7 @@ import fs from "node:fs";
 import tls from "node:tls";
 import type { Config, ExpectedDigest } from "./cli/config.ts";
 import { parseExpectedDigest } from "./cli/config.ts";
-import { ArchiveSink } from "./archive/sink.ts";
+import { createPackageSink, type PackageSink } from "./archive/worker-sink.ts";
 import { parseChecksumFile } from "./verify/checksum-file.ts";
 import { IntegrityError, UsageError } from "./errors.ts";
 import { newStats, NotModified, transfer, type TransferPlan } from "./transfer/fetch.ts";
@@ -144,7 +144,7 @@ export async function runInstall(input: RunContext): Promise<void> {
   });
 }
 
-function startProgress(config: Config, log: Logger, stats: ReturnType<typeof newStats>, current: () => ArchiveSink | undefined): NodeJS.Timeout | undefined {
+function startProgress(config: Config, log: Logger, stats: ReturnType<typeof newStats>, current: () => PackageSink | undefined): NodeJS.Timeout | undefined {
   if (config.progressInterval <= 0) return undefined;
   let lastBytes = 0;
   let lastAt = Date.now();
@@ -170,7 +170,7 @@ async function downloadAndSwap(ctx: RunContext, install: Installation, lock: Des
   const installed = !expected && marker && !config.force && (marker.etag || marker.lastModified) ? { url: marker.urls[0], etag: marker.etag, lastModified: marker.lastModified } : undefined;
 
   let staging: string | undefined;
-  let current: ArchiveSink | undefined;
+  let current: PackageSink | undefined;
   const extractOpts = { ...config, algorithm: expected?.algorithm };
   const discard = async (dir: string) => {
     const err = await install.discard(dir);
@@ -179,11 +179,12 @@ async function downloadAndSwap(ctx: RunContext, install: Installation, lock: Des
   const sinks = {
     open: () => {
       staging = install.newStaging();
-      current = new ArchiveSink(staging, extractOpts);
+      current = createPackageSink(staging, extractOpts, () => stats.size);
       return current;
     },
-    drop: async (s: ArchiveSink) => {
+    drop: async (s: PackageSink) => {
       s.destroy();
+      await s.stopped(); // a worker may still be writing into the staging dir
       if (staging) await discard(staging);
       staging = undefined;
     },
@@ -240,6 +241,7 @@ async function downloadAndSwap(ctx: RunContext, install: Installation, lock: Des
     clearInterval(progress);
     if (staging) {
       current?.destroy();
+      await current?.stopped();
       await discard(staging);
     }
   }

@@ -66,7 +66,6 @@ export async function attempt<S extends Writable>(a: Attempt<S>): Promise<Outcom
   if (why) return { kind: "skipped", reason: `${transport.name} skipped: ${why}` };
   const resuming = plan.perRequest.range !== undefined;
   delivery.stats.attempts++;
-  if (!delivery.stats.transports.includes(transport.name)) delivery.stats.transports.push(transport.name);
   settings.log.info(resuming ? `resuming the ${settings.what}` : `downloading the ${settings.what}`, { url: redactUrl(mirror.url), transport: transport.name, via: transport.variant?.(), attempt: delivery.stats.attempts, from: resuming ? delivery.state.offset : undefined });
   const ac = new AbortController();
   const onOuter = () => ac.abort(settings.signal.reason);
@@ -75,10 +74,13 @@ export async function attempt<S extends Writable>(a: Attempt<S>): Promise<Outcom
   let res: TransportResponse | undefined;
   try {
     const followed = await follow(a, bound, plan.perRequest, ac.signal, hop);
+    // Skipped on a redirect hop: another transport asks again from the mirror's URL.
     if (typeof followed === "string") return { kind: "skipped", reason: followed };
+    used(delivery, transport);
     res = followed;
     return await receive(a, res, resuming, plan.conditional, idle, ac.signal);
   } catch (e) {
+    used(delivery, transport);
     return outcomeOf(e, a, ac.signal, hop);
   } finally {
     idle.stop();
@@ -88,6 +90,11 @@ export async function attempt<S extends Writable>(a: Attempt<S>): Promise<Outcom
 }
 
 type Hop = { url: URL; proxy?: URL };
+
+/** The summary's transports: those that took the request, never one skipped for it. */
+function used<S extends Writable>(delivery: Delivery<S>, transport: Transport): void {
+  if (!delivery.stats.transports.includes(transport.name)) delivery.stats.transports.push(transport.name);
+}
 
 function requestFor<S extends Writable>(a: Attempt<S>, hop: Hop, bound: Record<string, string>, perRequest: Record<string, string>, signal: AbortSignal): TransportRequest {
   const { settings, mirror } = a;

@@ -122,26 +122,30 @@ async function underLock(ctx: RunContext, install: Installation, job: (lock: Des
 }
 
 export async function runInstall(input: RunContext): Promise<void> {
-  // oci:// (src/transfer/oci): resolve the reference first, to the layer's blob URLs, its digest
-  // as the expected checksum and the registry's credentials; the rest is the ordinary install.
-  const oci = await resolveOci(input, tlsSettings(input.config, input.env));
-  if (oci === "installed") return;
-  const ctx: RunContext = oci ? { ...input, config: oci.config, markerUrls: oci.references } : input;
-  const { config, env, log } = ctx;
-  const install = new Installation(config.dest);
-  const tlsConf = tlsSettings(config, env);
-  const transports = makeTransports(config.transports, env, log);
-  await underLock(ctx, install, async (lock, signal) => {
-    const base = { config, transports, tls: tlsConf, env, log, signal };
-    const expected = await expectedDigest(ctx, base);
-    const marker = install.readMarker();
-    if (expected && marker && !config.force && marker.digest?.algorithm === expected.algorithm && marker.digest?.hex === expected.hex) {
-      log.info("already installed, nothing to do", { dest: install.dest, digest: `${expected.algorithm}:${expected.hex}`, installedAt: marker.installedAt });
-      return;
-    }
-    if (!expected) log.info("no checksum given (PACKAGE_SHA256 or PACKAGE_CHECKSUM_URL): the package is not verified (and not hashed)");
-    await downloadAndSwap({ ...ctx, signal }, install, lock, base, expected, marker);
+  const install = new Installation(input.config.dest);
+  await underLock(input, install, async (lock, signal) => {
+    // oci:// (src/transfer/oci): resolve the reference first, to the layer's blob URLs, its digest
+    // as the expected checksum and the registry's credentials; the rest is the ordinary install.
+    // Under the lock: "pinned and already installed" is read from the marker no other run is changing.
+    const oci = await resolveOci({ ...input, signal }, tlsSettings(input.config, input.env));
+    if (oci === "installed") return;
+    const ctx: RunContext = oci ? { ...input, signal, config: oci.config, markerUrls: oci.references } : { ...input, signal };
+    await installUnderLock(ctx, install, lock);
   });
+}
+
+async function installUnderLock(ctx: RunContext, install: Installation, lock: DestinationLock): Promise<void> {
+  const { config, env, log, signal } = ctx;
+  const transports = makeTransports(config.transports, env, log);
+  const base = { config, transports, tls: tlsSettings(config, env), env, log, signal };
+  const expected = await expectedDigest(ctx, base);
+  const marker = install.readMarker();
+  if (expected && marker && !config.force && marker.digest?.algorithm === expected.algorithm && marker.digest?.hex === expected.hex) {
+    log.info("already installed, nothing to do", { dest: install.dest, digest: `${expected.algorithm}:${expected.hex}`, installedAt: marker.installedAt });
+    return;
+  }
+  if (!expected) log.info("no checksum given (PACKAGE_SHA256 or PACKAGE_CHECKSUM_URL): the package is not verified (and not hashed)");
+  await downloadAndSwap(ctx, install, lock, base, expected, marker);
 }
 
 function startProgress(config: Config, log: Logger, stats: ReturnType<typeof newStats>, current: () => ArchiveSink | undefined): NodeJS.Timeout | undefined {

@@ -3,7 +3,7 @@
 // a misbehaving proxy in front, and `package push` / `package pull`.
 
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
@@ -291,6 +291,41 @@ describe("oci:// against real registries", { skip: hasRegistry ? false : "needs 
     r = await runDp({ ...PLAIN, PACKAGE_URL: `oci://${front.host}/team/pkg@${digestA}`, PACKAGE_DEST: dest, PACKAGE_FORCE: "true" });
     assert.equal(r.code, 0, r.stderr);
     assert.ok(front.log.length > seen, "PACKAGE_FORCE asks again");
+  });
+
+  it("a pinned re-run checks the marker under the destination's lock: while another run holds it, it waits, then installs what that run replaced", async () => {
+    const dest = tmpdir("dp-oci-");
+    const ref = `oci://${front.host}/team/pkg@${digestA}`;
+    let r = await runDp({ ...PLAIN, PACKAGE_URL: ref, PACKAGE_DEST: dest });
+    assert.equal(r.code, 0, r.stderr);
+    // Another run (another Pod on the volume) holds the lock: installing a different package.
+    const state = path.join(dest, ".download-package");
+    const lease = { owner: crypto.randomUUID(), pid: 7, hostname: "other-pod-7f9c", acquiredAt: new Date().toISOString(), expiresAt: Date.now() + 25_000 };
+    fs.writeFileSync(path.join(state, "lock"), JSON.stringify(lease));
+    r = await runDp({ ...PLAIN, PACKAGE_URL: ref, PACKAGE_DEST: dest, PACKAGE_LOCK_TIMEOUT: "1s" });
+    assert.equal(r.code, 6, r.stderr);
+    assert.match(r.stderr, /locked by another download-package run: pid 7 on host other-pod-7f9c/);
+    assert.doesNotMatch(r.stderr, /already installed/);
+    // This time the other run finishes while we wait: its package (treeB) and marker replace ours.
+    const seen = front.log.length;
+    const [cmd, argv] = command([]);
+    const child = spawn(cmd, argv, { env: cleanEnv({ ...PLAIN, PACKAGE_URL: ref, PACKAGE_DEST: dest }), stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr!.on("data", (d) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+    for (const until = Date.now() + 10_000; !/waiting for another run/.test(stderr); ) {
+      assert.ok(Date.now() < until && child.exitCode === null, `the run did not wait for the lock: ${stderr}`);
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    for (const name of fs.readdirSync(dest)) if (name !== ".download-package") fs.rmSync(path.join(dest, name), { recursive: true, force: true });
+    fs.cpSync(treeB, dest, { recursive: true });
+    const marker = JSON.parse(fs.readFileSync(path.join(state, "installed.json"), "utf8"));
+    fs.writeFileSync(path.join(state, "installed.json"), JSON.stringify({ ...marker, urls: [`oci://${front.host}/team/other@${D}`], digest: { algorithm: "sha256", hex: "c".repeat(64) } }));
+    fs.rmSync(path.join(state, "lock"));
+    assert.equal(await exited, 0, stderr);
+    assert.doesNotMatch(stderr, /already installed/);
+    assert.ok(front.log.slice(seen).some((l) => /blobs\/sha256/.test(l.line)), "the package was fetched again");
+    assert.deepEqual(snapshot(dest), snapshot(treeA));
   });
 
   it("manifest and blob requests go through HTTP_PROXY", async () => {

@@ -16,6 +16,7 @@ import { makeTransports } from "./transfer/transports/index.ts";
 import type { TlsSettings } from "./transfer/transports/types.ts";
 import { formatBytes, formatSeconds } from "./units.ts";
 import { resolveOci } from "./transfer/oci/resolve.ts";
+import type { AuthProvider } from "./transfer/origin-headers.ts";
 import { Writable } from "node:stream";
 
 function readPem(file: string, what: string): string {
@@ -75,6 +76,8 @@ export interface RunContext {
   deadlineAt?: number;
   /** oci://: what the marker records instead of config.urls (the references with their manifest digest). */
   markerUrls?: string[];
+  /** oci://: per blob URL, its registry's credentials, renewed when a token expires. */
+  auth?: ReadonlyMap<string, AuthProvider>;
 }
 
 /** The last path segment, decoded when it can be (a malformed %-escape is compared as written). */
@@ -129,8 +132,12 @@ export async function runInstall(input: RunContext): Promise<void> {
     // Under the lock: "pinned and already installed" is read from the marker no other run is changing.
     const oci = await resolveOci({ ...input, signal }, tlsSettings(input.config, input.env));
     if (oci === "installed") return;
-    const ctx: RunContext = oci ? { ...input, signal, config: oci.config, markerUrls: oci.references } : { ...input, signal };
-    await installUnderLock(ctx, install, lock);
+    const ctx: RunContext = oci ? { ...input, signal, config: oci.config, markerUrls: oci.references, auth: oci.auth } : { ...input, signal };
+    try {
+      await installUnderLock(ctx, install, lock);
+    } finally {
+      await oci?.close();
+    }
   });
 }
 
@@ -198,7 +205,7 @@ async function downloadAndSwap(ctx: RunContext, install: Installation, lock: Des
   try {
     let t;
     try {
-      t = await transfer({ ...base, urls: config.urls, what: "package", stats, installed }, sinks);
+      t = await transfer({ ...base, urls: config.urls, what: "package", stats, installed, auth: ctx.auth }, sinks);
     } catch (e) {
       if (!(e instanceof NotModified)) throw e;
       log.info("already installed, nothing to do: the server says the package is not modified", { dest: install.dest, installedAt: marker!.installedAt, etag: marker!.etag });

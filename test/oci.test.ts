@@ -531,6 +531,71 @@ describe("oci:// against real registries", { skip: hasRegistry ? false : "needs 
     assert.match(r.stderr, /refused the credentials/);
   });
 
+  const aliceConfig = (...hosts: string[]) => {
+    const cfg = path.join(tmpdir("dp-oci-secret-"), "config.json");
+    fs.writeFileSync(cfg, JSON.stringify({ auths: Object.fromEntries(hosts.map((h) => [h, { auth: Buffer.from("alice:alice-token-pass").toString("base64") }])) }));
+    return cfg;
+  };
+  const bearersAt = (p: RegistryProxy, from = 0) => p.log.slice(from).filter((l) => /blobs\/sha256/.test(l.line) && /^Bearer /.test(String(l.headers.authorization))).map((l) => String(l.headers.authorization));
+
+  it("a token that expires during the blob's download is renewed once at the registry, and the download resumes", async () => {
+    await push(treeA, `oci://${tokenReg.host}/team/expiring:v1`, { REGISTRY_USERNAME: "alice", REGISTRY_PASSWORD: "alice-token-pass" });
+    // Tokens the registry refuses ~3 s after they are issued; the first blob GET stalls 5 s, then drops.
+    const slow = await startRegistryProxy(tokenReg.host, { dropBlobAt: { 0: 400_000 }, dropAfterMs: 5000 });
+    tokens.ttlSeconds = -57;
+    try {
+      const dest = tmpdir("dp-oci-");
+      const asked = tokens.requests.length;
+      const r = await runDp({ ...PLAIN, PACKAGE_URL: `oci://${slow.host}/team/expiring:v1`, PACKAGE_DEST: dest, PACKAGE_REGISTRY_CONFIG: aliceConfig(slow.host), PACKAGE_TRANSPORTS: "undici,curl" });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(snapshot(dest), snapshot(treeA));
+      assert.match(r.stderr, /renewed, asking again/);
+      assert.match(r.stderr, /resumes=1 restarts=0/);
+      const blobs = slow.log.filter((l) => /blobs\/sha256/.test(l.line));
+      assert.deepEqual(blobs.map((l) => l.line.split(" ").pop()), ["200", "401", "206"]);
+      assert.equal(blobs[1].headers.authorization, blobs[0].headers.authorization, "the resume first went with the expired token");
+      assert.notEqual(blobs[2].headers.authorization, blobs[1].headers.authorization, "then with a new one");
+      assert.match(String(blobs[2].headers.range), /^bytes=[1-9]\d*-$/);
+      assert.deepEqual(tokens.requests.slice(asked).map((q) => [q.scope, q.granted]), [["repository:team/expiring:pull", true], ["repository:team/expiring:pull", true]]);
+      assert.doesNotMatch(r.stderr, /alice-token-pass|Bearer ey/);
+    } finally {
+      tokens.ttlSeconds = 300;
+      await slow.close();
+    }
+  });
+
+  it("two token-auth mirrors share one download, each with its own token", async () => {
+    const tokens2 = await startTokenServer({ alice: "alice-token-pass" });
+    const reg2 = await startOciRegistry({ kind: "token", token: tokens2 });
+    const creds = { REGISTRY_USERNAME: "alice", REGISTRY_PASSWORD: "alice-token-pass" };
+    const [one, two] = [await startRegistryProxy(tokenReg.host), await startRegistryProxy(reg2.host)];
+    try {
+      const d1 = await push(treeA, `oci://${tokenReg.host}/team/two:v1`, creds);
+      assert.equal(await push(treeA, `oci://${reg2.host}/team/two:v1`, creds), d1);
+      // The first mirror drops the blob mid-way, then fails: the second resumes it.
+      one.behaviour = { dropBlobAt: { 0: 400_000 }, blobStatus: { 1: 503, 2: 503, 3: 503 } };
+      const dest = tmpdir("dp-oci-");
+      const asked = [tokens.requests.length, tokens2.requests.length];
+      const r = await runDp({ ...PLAIN, PACKAGE_URL: `oci://${one.host}/team/two:v1 oci://${two.host}/team/two:v1`, PACKAGE_DEST: dest, PACKAGE_REGISTRY_CONFIG: aliceConfig(one.host, two.host), PACKAGE_TRANSPORTS: "undici" });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(snapshot(dest), snapshot(treeA));
+      assert.match(r.stderr, /resumes=1 restarts=0/);
+      assert.ok(tokens.requests.slice(asked[0]).some((q) => q.scope === "repository:team/two:pull" && q.granted));
+      assert.ok(tokens2.requests.slice(asked[1]).some((q) => q.scope === "repository:team/two:pull" && q.granted), "the second registry's token service issued its own token");
+      const atTwo = two.log.filter((l) => /blobs\/sha256/.test(l.line));
+      assert.equal(atTwo.at(-1)?.line.split(" ").pop(), "206", atTwo.map((l) => l.line).join("\n"));
+      assert.match(String(atTwo.at(-1)?.headers.range), /^bytes=[1-9]\d*-$/);
+      const [b1, b2] = [bearersAt(one), bearersAt(two)];
+      assert.ok(b1.length && b2.length);
+      assert.ok(!b2.some((t) => b1.includes(t)), "the first registry's token never went to the second");
+    } finally {
+      await one.close();
+      await two.close();
+      await reg2.close();
+      await tokens2.close();
+    }
+  });
+
   it("through a pull-through mirror (with the upstream's credentials), after a registry that is down", async () => {
     await push(treeA, `oci://${tokenReg.host}/team/mirrored:v1`, { REGISTRY_USERNAME: "alice", REGISTRY_PASSWORD: "alice-token-pass" });
     const dead = await freePort();

@@ -5,6 +5,7 @@ import tls from "node:tls";
 import type { Config, ExpectedDigest } from "./cli/config.ts";
 import { parseExpectedDigest } from "./cli/config.ts";
 import { ArchiveSink } from "./archive/sink.ts";
+import { HashingStage, type ArchiveWritable } from "./transfer/hashing-stage.ts";
 import { parseChecksumFile } from "./verify/checksum-file.ts";
 import { IntegrityError, UsageError } from "./errors.ts";
 import { newStats, NotModified, transfer, type TransferPlan } from "./transfer/fetch.ts";
@@ -155,7 +156,7 @@ async function installUnderLock(ctx: RunContext, install: Installation, lock: De
   await downloadAndSwap(ctx, install, lock, base, expected, marker);
 }
 
-function startProgress(config: Config, log: Logger, stats: ReturnType<typeof newStats>, current: () => ArchiveSink | undefined): NodeJS.Timeout | undefined {
+function startProgress(config: Config, log: Logger, stats: ReturnType<typeof newStats>, current: () => ArchiveWritable | undefined): NodeJS.Timeout | undefined {
   if (config.progressInterval <= 0) return undefined;
   let lastBytes = 0;
   let lastAt = Date.now();
@@ -181,8 +182,10 @@ async function downloadAndSwap(ctx: RunContext, install: Installation, lock: Des
   const installed = !expected && marker && !config.force && (marker.etag || marker.lastModified) ? { url: marker.urls[0], etag: marker.etag, lastModified: marker.lastModified } : undefined;
 
   let staging: string | undefined;
-  let current: ArchiveSink | undefined;
-  const extractOpts = { ...config, algorithm: expected?.algorithm };
+  let current: ArchiveWritable | undefined;
+  // With a checksum, the hashing stage hashes (the archive sink does not): a damaged body that
+  // also breaks the archive is then a checksum mismatch, not an archive error.
+  const extractOpts = { ...config, algorithm: undefined };
   const discard = async (dir: string) => {
     const err = await install.discard(dir);
     if (err) log.warn(`${err.message}; the next run removes it`);
@@ -190,10 +193,11 @@ async function downloadAndSwap(ctx: RunContext, install: Installation, lock: Des
   const sinks = {
     open: () => {
       staging = install.newStaging();
-      current = new ArchiveSink(staging, extractOpts);
+      const archive = new ArchiveSink(staging, extractOpts);
+      current = expected ? new HashingStage(archive, expected, config.maxBytes) : archive;
       return current;
     },
-    drop: async (s: ArchiveSink) => {
+    drop: async (s: ArchiveWritable) => {
       s.destroy();
       if (staging) await discard(staging);
       staging = undefined;

@@ -378,6 +378,22 @@ describe("oci:// against real registries", { skip: hasRegistry ? false : "needs 
     }
   });
 
+  it("a corrupted tar+gzip blob is exit 4 (checksum mismatch), not the gzip decoder's exit 5", async () => {
+    await push(treeB, `oci://${anon.host}/team/gz:v1`);
+    const dest = tmpdir("dp-oci-");
+    let r = await runDp({ ...PLAIN, PACKAGE_URL: `oci://${anon.host}/team/pkg:v1`, PACKAGE_DEST: dest });
+    assert.equal(r.code, 0, r.stderr);
+    front.behaviour = { corruptBlobAt: 40 };
+    try {
+      r = await runDp({ ...PLAIN, PACKAGE_URL: `oci://${front.host}/team/gz:v1`, PACKAGE_DEST: dest });
+      assert.equal(r.code, 4, r.stderr);
+      assert.match(r.stderr, /checksum mismatch: expected sha256:[0-9a-f]{64}, got sha256:[0-9a-f]{64} \(the damaged bytes also failed as an archive: corrupt gzip data/);
+      assert.deepEqual(snapshot(dest), snapshot(treeA));
+    } finally {
+      front.behaviour = {};
+    }
+  });
+
   it("a pinned reference whose manifest does not match its digest is exit 4; a tag has no digest to hold its manifest to (its layer digest still is)", async () => {
     front.behaviour = { alterManifests: true };
     try {

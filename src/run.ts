@@ -5,6 +5,7 @@ import tls from "node:tls";
 import type { Config, ExpectedDigest } from "./cli/config.ts";
 import { parseExpectedDigest } from "./cli/config.ts";
 import { createPackageSink, type PackageSink } from "./archive/worker-sink.ts";
+import { HashingStage } from "./transfer/hashing-stage.ts";
 import { parseChecksumFile } from "./verify/checksum-file.ts";
 import { IntegrityError, UsageError } from "./errors.ts";
 import { newStats, NotModified, transfer, type TransferPlan } from "./transfer/fetch.ts";
@@ -16,6 +17,7 @@ import { makeTransports } from "./transfer/transports/index.ts";
 import type { TlsSettings } from "./transfer/transports/types.ts";
 import { formatBytes, formatSeconds } from "./units.ts";
 import { resolveOci } from "./transfer/oci/resolve.ts";
+import type { AuthProvider } from "./transfer/origin-headers.ts";
 import { Writable } from "node:stream";
 
 function readPem(file: string, what: string): string {
@@ -75,6 +77,8 @@ export interface RunContext {
   deadlineAt?: number;
   /** oci://: what the marker records instead of config.urls (the references with their manifest digest). */
   markerUrls?: string[];
+  /** oci://: per blob URL, its registry's credentials, renewed when a token expires. */
+  auth?: ReadonlyMap<string, AuthProvider>;
 }
 
 /** The last path segment, decoded when it can be (a malformed %-escape is compared as written). */
@@ -122,26 +126,34 @@ async function underLock(ctx: RunContext, install: Installation, job: (lock: Des
 }
 
 export async function runInstall(input: RunContext): Promise<void> {
-  // oci:// (src/transfer/oci): resolve the reference first, to the layer's blob URLs, its digest
-  // as the expected checksum and the registry's credentials; the rest is the ordinary install.
-  const oci = await resolveOci(input, tlsSettings(input.config, input.env));
-  if (oci === "installed") return;
-  const ctx: RunContext = oci ? { ...input, config: oci.config, markerUrls: oci.references } : input;
-  const { config, env, log } = ctx;
-  const install = new Installation(config.dest);
-  const tlsConf = tlsSettings(config, env);
-  const transports = makeTransports(config.transports, env, log);
-  await underLock(ctx, install, async (lock, signal) => {
-    const base = { config, transports, tls: tlsConf, env, log, signal };
-    const expected = await expectedDigest(ctx, base);
-    const marker = install.readMarker();
-    if (expected && marker && !config.force && marker.digest?.algorithm === expected.algorithm && marker.digest?.hex === expected.hex) {
-      log.info("already installed, nothing to do", { dest: install.dest, digest: `${expected.algorithm}:${expected.hex}`, installedAt: marker.installedAt });
-      return;
+  const install = new Installation(input.config.dest);
+  await underLock(input, install, async (lock, signal) => {
+    // oci:// (src/transfer/oci): resolve the reference first, to the layer's blob URLs, its digest
+    // as the expected checksum and the registry's credentials; the rest is the ordinary install.
+    // Under the lock: "pinned and already installed" is read from the marker no other run is changing.
+    const oci = await resolveOci({ ...input, signal }, tlsSettings(input.config, input.env));
+    if (oci === "installed") return;
+    const ctx: RunContext = oci ? { ...input, signal, config: oci.config, markerUrls: oci.references, auth: oci.auth } : { ...input, signal };
+    try {
+      await installUnderLock(ctx, install, lock);
+    } finally {
+      await oci?.close();
     }
-    if (!expected) log.info("no checksum given (PACKAGE_SHA256 or PACKAGE_CHECKSUM_URL): the package is not verified (and not hashed)");
-    await downloadAndSwap({ ...ctx, signal }, install, lock, base, expected, marker);
   });
+}
+
+async function installUnderLock(ctx: RunContext, install: Installation, lock: DestinationLock): Promise<void> {
+  const { config, env, log, signal } = ctx;
+  const transports = makeTransports(config.transports, env, log);
+  const base = { config, transports, tls: tlsSettings(config, env), env, log, signal };
+  const expected = await expectedDigest(ctx, base);
+  const marker = install.readMarker();
+  if (expected && marker && !config.force && marker.digest?.algorithm === expected.algorithm && marker.digest?.hex === expected.hex) {
+    log.info("already installed, nothing to do", { dest: install.dest, digest: `${expected.algorithm}:${expected.hex}`, installedAt: marker.installedAt });
+    return;
+  }
+  if (!expected) log.info("no checksum given (PACKAGE_SHA256 or PACKAGE_CHECKSUM_URL): the package is not verified (and not hashed)");
+  await downloadAndSwap(ctx, install, lock, base, expected, marker);
 }
 
 function startProgress(config: Config, log: Logger, stats: ReturnType<typeof newStats>, current: () => PackageSink | undefined): NodeJS.Timeout | undefined {
@@ -171,7 +183,9 @@ async function downloadAndSwap(ctx: RunContext, install: Installation, lock: Des
 
   let staging: string | undefined;
   let current: PackageSink | undefined;
-  const extractOpts = { ...config, algorithm: expected?.algorithm };
+  // With a checksum, the hashing stage hashes (the archive sink does not): a damaged body that
+  // also breaks the archive is then a checksum mismatch, not an archive error.
+  const extractOpts = { ...config, algorithm: undefined };
   const discard = async (dir: string) => {
     const err = await install.discard(dir);
     if (err) log.warn(`${err.message}; the next run removes it`);
@@ -179,7 +193,8 @@ async function downloadAndSwap(ctx: RunContext, install: Installation, lock: Des
   const sinks = {
     open: () => {
       staging = install.newStaging();
-      current = createPackageSink(staging, extractOpts, () => stats.size);
+      const archive = createPackageSink(staging, extractOpts, () => stats.size);
+      current = expected ? new HashingStage(archive, expected, config.maxBytes) : archive;
       return current;
     },
     drop: async (s: PackageSink) => {
@@ -195,7 +210,7 @@ async function downloadAndSwap(ctx: RunContext, install: Installation, lock: Des
   try {
     let t;
     try {
-      t = await transfer({ ...base, urls: config.urls, what: "package", stats, installed }, sinks);
+      t = await transfer({ ...base, urls: config.urls, what: "package", stats, installed, auth: ctx.auth }, sinks);
     } catch (e) {
       if (!(e instanceof NotModified)) throw e;
       log.info("already installed, nothing to do: the server says the package is not modified", { dest: install.dest, installedAt: marker!.installedAt, etag: marker!.etag });

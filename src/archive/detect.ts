@@ -1,6 +1,8 @@
 // Format detection by magic bytes, pure. The file name and Content-Type never decide:
 // servers and build systems get them wrong too often.
 
+import { ArchiveError } from "../errors.ts";
+
 export type Format = "tar" | "gzip" | "zstd" | "bzip2" | "xz" | "zip" | "unknown";
 
 /** Bytes needed to decide (one tar header block). */
@@ -37,4 +39,15 @@ export function describeNonArchive(head: Buffer): string {
   if (text.startsWith("{") || text.startsWith("[")) return "the body looks like JSON (an API error?)";
   if (text.startsWith("<?xml") || text.startsWith("<")) return "the body looks like XML/HTML (an error page?)";
   return `the body starts with bytes ${head.subarray(0, 8).toString("hex")}`;
+}
+
+/** PACKAGE_FORMAT's value for each detected format. */
+const DECLARED_AS: Record<string, Format> = { tar: "tar", "tar.gz": "gzip", "tar.zst": "zstd", "tar.xz": "xz", "tar.bz2": "bzip2" };
+
+/** The error when a declared PACKAGE_FORMAT (other than auto and file) disagrees with the magic bytes. */
+export function checkDeclared(declared: string, detected: Format, head: Buffer): ArchiveError | undefined {
+  const want = DECLARED_AS[declared];
+  if (!want || want === detected) return undefined;
+  const seen = detected === "unknown" ? describeNonArchive(head) : `the body is ${detected} data`;
+  return new ArchiveError(`PACKAGE_FORMAT is ${declared} but ${seen}`, `fix PACKAGE_FORMAT (or set it to auto), or check that PACKAGE_URL points at the ${declared} package`);
 }

@@ -7,7 +7,7 @@
 import { createHash, type Hash } from "node:crypto";
 import { Writable } from "node:stream";
 import zlib from "node:zlib";
-import { describeNonArchive, detectFormat, looksLikeTar, SNIFF_BYTES, type Format } from "./detect.ts";
+import { checkDeclared, describeNonArchive, detectFormat, looksLikeTar, SNIFF_BYTES, type Format } from "./detect.ts";
 import { AppError, ArchiveError } from "../errors.ts";
 import { Extractor, type ExtractOptions, type ExtractStats } from "./extract.ts";
 
@@ -34,15 +34,17 @@ export class ArchiveSink extends Writable {
   private rawBytes = 0;
   private tarBytes = 0;
   private readonly maxRatio: number;
+  private readonly declared: string;
   private readonly done: Promise<void>;
   private resolveDone!: () => void;
   private failure?: AppError;
 
-  constructor(stagingDir: string, opts: ExtractOptions & { maxRatio: number; algorithm?: "sha256" | "sha512" }) {
+  constructor(stagingDir: string, opts: ExtractOptions & { maxRatio: number; algorithm?: "sha256" | "sha512"; format?: string }) {
     super({ highWaterMark: 1024 * 1024 });
     this.algorithm = opts.algorithm;
     this.hash = opts.algorithm ? createHash(opts.algorithm) : undefined;
     this.maxRatio = opts.maxRatio;
+    this.declared = opts.format ?? "auto";
     this.extractor = new Extractor(stagingDir, opts, (err) => this.fail(err));
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     // Failures can land between writes (a thread-pool write hitting ENOSPC); the transfer
@@ -107,6 +109,11 @@ export class ArchiveSink extends Writable {
   /** Decide the format from the first bytes; false (and failed) when it is not something we extract. */
   private choose(head: Buffer): boolean {
     const f = detectFormat(head);
+    const mismatch = checkDeclared(this.declared, f, head);
+    if (mismatch) {
+      this.fail(mismatch);
+      return false;
+    }
     const unsupported = (name: string) => this.fail(new ArchiveError(`unsupported package format ${name}`, "repackage as .tar, .tar.gz or .tar.zst"));
     switch (f) {
       case "gzip":

@@ -8,7 +8,7 @@ import type { ArchiveResult } from "./sink.ts";
 /** What the worker needs to build an ArchiveSink: plain data only (structured clone). */
 export interface WorkerInit {
   stagingDir: string;
-  opts: ExtractOptions & { maxRatio: number };
+  opts: ExtractOptions & { maxRatio: number; format?: string };
 }
 
 export type ToWorker = { t: "data"; ab: ArrayBuffer } | { t: "end" };

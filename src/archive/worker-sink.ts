@@ -32,7 +32,7 @@ const COPY_ALWAYS = process.env.DP_WORKER_COPY === "1"; // measurement aid: copy
 /** The worker's V8 young generation (three semi-spaces of 1 MiB, as --max-semi-space-size=1 gives the main thread). */
 const WORKER_YOUNG_GENERATION_MB = 3;
 
-export type SinkOptions = ExtractOptions & { maxRatio: number; algorithm?: "sha256" | "sha512" };
+export type SinkOptions = ExtractOptions & { maxRatio: number; algorithm?: "sha256" | "sha512"; format?: string };
 
 /** What src/run.ts needs from a package sink, inline or on a worker. */
 export interface PackageSink extends Writable {
@@ -122,8 +122,8 @@ class DeferredSink extends Writable implements PackageSink {
 }
 
 function workerOptions(o: SinkOptions): WorkerInit["opts"] {
-  const { stripComponents, uid, gid, fileMode, dirMode, maxBytes, maxEntries, maxEntryBytes, maxPathLength, maxRatio } = o;
-  return { stripComponents, uid, gid, fileMode, dirMode, maxBytes, maxEntries, maxEntryBytes, maxPathLength, maxRatio };
+  const { stripComponents, uid, gid, fileMode, dirMode, maxBytes, maxEntries, maxEntryBytes, maxPathLength, maxRatio, format } = o;
+  return { stripComponents, uid, gid, fileMode, dirMode, maxBytes, maxEntries, maxEntryBytes, maxPathLength, maxRatio, format };
 }
 
 function spawnWorker(code: string, init: WorkerInit): Worker {

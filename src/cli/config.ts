@@ -58,7 +58,12 @@ export interface Config {
   ociLayer: string;
   platform: string;
   plainHttp: boolean;
+  format: PackageFormat;
 }
+
+/** PACKAGE_FORMAT's values: `auto` detects by magic bytes, the others must match them. */
+export const PACKAGE_FORMATS = ["auto", "tar", "tar.gz", "tar.zst", "tar.xz", "tar.bz2", "file"] as const;
+export type PackageFormat = (typeof PACKAGE_FORMATS)[number];
 
 export const OPTIONS: OptionSpec[] = [
   { key: "urls", env: "PACKAGE_URL", flag: "--url", kind: "list", help: "package URL(s); several mirrors separated by spaces or commas, tried in order (required)" },
@@ -82,6 +87,7 @@ export const OPTIONS: OptionSpec[] = [
   { key: "tokenFile", env: "PACKAGE_TOKEN_FILE", flag: "--token-file", kind: "string", def: "", help: "file holding a bearer token (re-read on every attempt)" },
   { key: "basicAuthFile", env: "PACKAGE_BASIC_AUTH_FILE", flag: "--basic-auth-file", kind: "string", def: "", help: "file holding user:password for basic auth (re-read on every attempt)" },
   { key: "headers", env: "PACKAGE_HEADERS", flag: "--header", kind: "headers", def: "", help: "extra request header 'Name: value'; flag repeatable, variable newline-separated" },
+  { key: "format", env: "PACKAGE_FORMAT", flag: "--format", kind: "string", def: "auto", help: "package format: auto (by magic bytes), tar, tar.gz, tar.zst, tar.xz, tar.bz2, or file (saved as it is); a declared format must match the bytes" },
   { key: "stripComponents", env: "PACKAGE_STRIP_COMPONENTS", flag: "--strip-components", kind: "int", def: "0", help: "leading path components removed from every entry" },
   { key: "uid", env: "PACKAGE_UID", flag: "--uid", kind: "int", def: "-1", help: "owner given to every extracted file (default: the running user)" },
   { key: "gid", env: "PACKAGE_GID", flag: "--gid", kind: "int", def: "-1", help: "group given to every extracted file (default: the running group)" },
@@ -248,6 +254,8 @@ function validate(c: Config): string[] {
     if (!(TRANSPORT_NAMES as readonly string[]).includes(t)) throw new UsageError(`unknown transport ${JSON.stringify(t)} in PACKAGE_TRANSPORTS`, `use some of: ${TRANSPORT_NAMES.join(", ")}`);
   }
   if (c.transports.length === 0) throw new UsageError("PACKAGE_TRANSPORTS is empty", `use some of: ${TRANSPORT_NAMES.join(", ")}`);
+  if (c.format === ("zip" as string)) throw new UsageError("PACKAGE_FORMAT=zip is not supported yet", `repackage as a tar archive, or use one of: ${PACKAGE_FORMATS.join(", ")}`);
+  if (!(PACKAGE_FORMATS as readonly string[]).includes(c.format)) throw new UsageError(`unknown PACKAGE_FORMAT ${JSON.stringify(c.format)}`, `use one of: ${PACKAGE_FORMATS.join(", ")}`);
   if (c.retries < 0) throw new UsageError("PACKAGE_RETRIES must be 0 or more");
   if (c.stripComponents < 0) throw new UsageError("PACKAGE_STRIP_COMPONENTS must be 0 or more");
   if (c.maxRedirects < 0) throw new UsageError("PACKAGE_MAX_REDIRECTS must be 0 or more");

@@ -2,6 +2,11 @@
 // through the system's decoder process, and PACKAGE_FORMAT=file.
 
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import crypto from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import zlib from "node:zlib";
 import { after, before, describe, it } from "node:test";
 import { makeTree, tarOf } from "./helpers/fixtures.ts";
@@ -72,3 +77,115 @@ describe("PACKAGE_FORMAT", () => {
     assert.match(r.stderr, /PACKAGE_FORMAT is tar\.xz but the body is gzip data/);
   });
 });
+
+const compress = (program: string, b: Buffer) => {
+  const r = spawnSync(program, ["-c"], { input: b, maxBuffer: 1 << 30 });
+  assert.equal(r.status, 0, String(r.stderr));
+  return r.stdout;
+};
+const sha256 = (b: Buffer) => crypto.createHash("sha256").update(b).digest("hex");
+
+/** The tree GNU tar extracts from the same archive (as root: modes as archived). */
+function gnuTarTree(body: Buffer, name: string): string {
+  const dir = removeOnExit(fs.mkdtempSync(path.join(os.tmpdir(), "formats-gnu-")));
+  const file = path.join(dir, "..", `${path.basename(dir)}-${name}`);
+  fs.writeFileSync(file, body);
+  const out = path.join(dir, "out");
+  fs.mkdirSync(out);
+  const r = spawnSync("tar", ["-xf", file, "-C", out]);
+  fs.rmSync(file);
+  assert.equal(r.status, 0, String(r.stderr));
+  return out;
+}
+
+/** Live (not zombie) processes named `comm` whose parent's environment holds `marker`, with their environment. */
+function decoderProcesses(comm: string, marker: string): { pid: string; env: string[] }[] {
+  const out: { pid: string; env: string[] }[] = [];
+  for (const pid of fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+      const m = /^\d+ \((.*)\) (\S) (\d+)/.exec(stat);
+      if (!m || m[1] !== comm || m[2] === "Z") continue;
+      if (!fs.readFileSync(`/proc/${m[3]}/environ`, "utf8").includes(marker)) continue;
+      out.push({ pid, env: fs.readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").filter(Boolean) });
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return out;
+}
+
+for (const [format, program, declared] of [["xz", "xz", "tar.xz"], ["bzip2", "bzip2", "tar.bz2"]] as const) {
+  describe(`${format} packages (the system's ${program} as a subprocess)`, () => {
+    const body = compress(program, tar);
+
+    it("installs the tree GNU tar extracts, detected by magic bytes and declared", async () => {
+      for (const env of [{}, { PACKAGE_FORMAT: declared }] as Record<string, string>[]) {
+        const { r, dest } = await serveAndRun(body, env);
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stderr, new RegExp(`installed .*format=${format}`));
+        assert.deepEqual(snapshot(dest), snapshot(gnuTarTree(body, `p.${declared}`)));
+      }
+    });
+
+    it("corrupt data is exit 5; with a checksum it is exit 4", async () => {
+      const bad = Buffer.from(body);
+      bad[Math.floor(bad.length / 2)] ^= 0xff;
+      const corrupt = await serveAndRun(bad);
+      assert.equal(corrupt.r.code, 5, corrupt.r.stderr);
+      // bzip2 writes a block out before checking its CRC: the garbage may fail the tar check first.
+      assert.match(corrupt.r.stderr, new RegExp(`corrupt ${format} data|${format} data that is not a tar archive`));
+      assert.deepEqual(snapshot(corrupt.dest), {});
+      const checked = await serveAndRun(bad, { PACKAGE_SHA256: sha256(body) });
+      assert.equal(checked.r.code, 4, checked.r.stderr);
+      assert.match(checked.r.stderr, /checksum mismatch/);
+    });
+
+    it("no decoder on PATH is exit 5 naming what to install", async () => {
+      const { r } = await serveAndRun(body, { PATH: "/nonexistent-formats-path" });
+      assert.equal(r.code, 5, r.stderr);
+      assert.match(r.stderr, new RegExp(`no ${format} decoder is on PATH .*hint=.*install ${program === "xz" ? "xz-utils" : "bzip2"}`));
+    });
+
+    it("truncated data is exit 5", async () => {
+      const { r, dest } = await serveAndRun(body.subarray(0, Math.floor(body.length * 0.6)));
+      assert.equal(r.code, 5, r.stderr);
+      assert.match(r.stderr, new RegExp(`corrupt ${format} data`));
+      assert.deepEqual(snapshot(dest), {});
+    });
+
+    it(`a .tar.${format} of a single file (not a tar) is exit 5`, async () => {
+      const { r } = await serveAndRun(compress(program, Buffer.from("just text\n".repeat(100))));
+      assert.equal(r.code, 5, r.stderr);
+      assert.match(r.stderr, new RegExp(`${format} data that is not a tar archive`));
+    });
+
+    it("a restart mid-stream kills the first decoder (one at a time, no leftover) and it sees no secret", async () => {
+      const random = removeOnExit(makeTree({ "data.bin": { content: crypto.randomBytes(400_000).toString("latin1"), mode: 0o644 } }));
+      const v1 = compress(program, tarOf(random));
+      const random2 = removeOnExit(makeTree({ "other.bin": { content: crypto.randomBytes(400_000).toString("latin1"), mode: 0o644 } }));
+      const v2 = compress(program, tarOf(random2));
+      const p = `/restart-${format}`;
+      // The first response is cut halfway; the retry's If-Range fails (new ETag): a restart from byte 0.
+      srv.route(p, { bodies: [v1, v2], etag: (i) => `"v${i}"`, dropAt: { 0: Math.floor(v1.length / 2) }, throttle: 400_000 });
+      const dest = scratchDir();
+      const samples: { pid: string; env: string[] }[][] = [];
+      let polling = true;
+      const poll = (async () => {
+        while (polling) {
+          samples.push(decoderProcesses(program, `PACKAGE_DEST=${dest}`));
+          await new Promise((res) => setTimeout(res, 20));
+        }
+      })();
+      const r = await runDp({ PACKAGE_URL: `${srv.url}${p}`, PACKAGE_DEST: dest, PACKAGE_HEADERS: "X-Secret: s3cr3t" }).finally(() => (polling = false));
+      await poll;
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /restarts=1/);
+      assert.deepEqual(snapshot(dest), snapshot(random2));
+      const pids = new Set(samples.flat().map((s) => s.pid));
+      assert.ok(pids.size >= 2, `both decoders seen: ${[...pids]}`);
+      assert.ok(samples.filter((s) => s.length > 1).length <= 1, "the dropped decoder outlived the restart");
+      for (const s of samples.flat()) assert.deepEqual(s.env.map((e) => e.split("=")[0]).sort(), ["LC_ALL", "PATH"]);
+    });
+  });
+}

@@ -2,13 +2,14 @@
 // out. One object per download from byte 0: a restart makes a new one on a fresh staging dir.
 //
 //   raw bytes ─┬─ hash (sha256/sha512, on the exact bytes served; only when verifying)
-//              └─ sniff ─ [gunzip | zstd] ─ tar check ─ tar Parser ─ Extractor (staging dir)
+//              └─ sniff ─ [gunzip | zstd | xz/bzip2 process] ─ tar check ─ tar Parser ─ Extractor (staging dir)
 
 import { createHash, type Hash } from "node:crypto";
 import { Writable } from "node:stream";
 import zlib from "node:zlib";
 import { checkDeclared, describeNonArchive, detectFormat, looksLikeTar, SNIFF_BYTES, type Format } from "./detect.ts";
 import { AppError, ArchiveError } from "../errors.ts";
+import { findDecoder, ProcessDecoder } from "./process-decoder.ts";
 import { Extractor, type ExtractOptions, type ExtractStats } from "./extract.ts";
 
 export interface ArchiveResult extends ExtractStats {
@@ -30,7 +31,7 @@ export class ArchiveSink extends Writable {
   private tarSniff: Buffer[] | undefined = [];
   private tarSniffLen = 0;
   private format: Format | undefined;
-  private decoder?: zlib.Gunzip | zlib.ZstdDecompress;
+  private decoder?: zlib.Gunzip | zlib.ZstdDecompress | ProcessDecoder;
   private rawBytes = 0;
   private tarBytes = 0;
   private readonly maxRatio: number;
@@ -51,6 +52,12 @@ export class ArchiveSink extends Writable {
     // loop reads them from .errored, and endSink() from the end callback.
     this.on("error", () => {});
     this.extractor.parser.on("end", () => this.resolveDone());
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void) {
+    // A dropped sink (a restart, a failure elsewhere) takes its decoder process with it.
+    this.decoder?.destroy();
+    cb(err);
   }
 
   private fail(err: AppError) {
@@ -114,20 +121,25 @@ export class ArchiveSink extends Writable {
       this.fail(mismatch);
       return false;
     }
-    const unsupported = (name: string) => this.fail(new ArchiveError(`unsupported package format ${name}`, "repackage as .tar, .tar.gz or .tar.zst"));
+    const unsupported = (name: string) => this.fail(new ArchiveError(`unsupported package format ${name}`, "repackage as .tar, .tar.gz, .tar.zst, .tar.xz or .tar.bz2"));
     switch (f) {
       case "gzip":
-      case "zstd": {
-        this.decoder = f === "gzip" ? zlib.createGunzip({ chunkSize: 256 * 1024 }) : zlib.createZstdDecompress({ chunkSize: 256 * 1024 });
+      case "zstd":
+      case "xz":
+      case "bzip2": {
+        try {
+          this.decoder = this.makeDecoder(f);
+        } catch (e) {
+          this.fail(e as AppError);
+          return false;
+        }
         this.decoder.on("data", (d: Buffer) => this.feedTar(d));
         this.decoder.on("end", () => this.endTar());
-        this.decoder.on("error", (e) => this.fail(new ArchiveError(`corrupt ${f} data: ${e.message}`, "the package is damaged or truncated; rebuild or re-upload it")));
+        this.decoder.on("error", (e) => this.fail(e instanceof AppError ? e : new ArchiveError(`corrupt ${f} data: ${e.message}`, "the package is damaged or truncated; rebuild or re-upload it")));
         break;
       }
       case "tar":
         break;
-      case "bzip2":
-      case "xz":
       case "zip":
         unsupported(f);
         return false;
@@ -137,6 +149,12 @@ export class ArchiveSink extends Writable {
     }
     this.format = f;
     return true;
+  }
+
+  private makeDecoder(f: "gzip" | "zstd" | "xz" | "bzip2"): zlib.Gunzip | zlib.ZstdDecompress | ProcessDecoder {
+    if (f === "gzip") return zlib.createGunzip({ chunkSize: 256 * 1024 });
+    if (f === "zstd") return zlib.createZstdDecompress({ chunkSize: 256 * 1024 });
+    return new ProcessDecoder(f, findDecoder(f));
   }
 
   private feedRaw(chunk: Buffer, cb: (err?: Error | null) => void) {

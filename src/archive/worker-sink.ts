@@ -54,7 +54,7 @@ export const INLINE_BELOW_BYTES = 8 * 1024 * 1024;
 /**
  * DP_SINK=inline keeps everything on the main thread (the previous design), DP_SINK=worker
  * always uses the worker. By default, decided at the first bytes: a plain tar of 8 MiB or more
- * (or of unknown size) goes to the worker; gzip and zstd stay inline, where the decoder already
+ * (or of unknown size) goes to the worker; gzip and zstd stay inline (xz and bzip2 too: their decoder is another process), where the decoder already
  * runs on the thread pool and the worker measured no faster but 30-50 MiB larger (BENCHMARKS.md).
  */
 export function createPackageSink(stagingDir: string, opts: SinkOptions, size: () => number | undefined, env: NodeJS.ProcessEnv = process.env): PackageSink {
@@ -65,7 +65,7 @@ export function createPackageSink(stagingDir: string, opts: SinkOptions, size: (
   return new DeferredSink((first) => {
     const n = size();
     const small = n !== undefined && n < INLINE_BELOW_BYTES;
-    const compressed = ["gzip", "zstd"].includes(detectFormat(first));
+    const compressed = ["gzip", "zstd", "xz", "bzip2"].includes(detectFormat(first));
     return small || compressed ? new InlineSink(stagingDir, opts) : new WorkerSink(code!, stagingDir, opts);
   });
 }

@@ -5,6 +5,7 @@ import tls from "node:tls";
 import type { Config, ExpectedDigest } from "./cli/config.ts";
 import { parseExpectedDigest } from "./cli/config.ts";
 import { createPackageSink, type PackageSink } from "./archive/worker-sink.ts";
+import { FileSink } from "./archive/file-sink.ts";
 import { HashingStage } from "./transfer/hashing-stage.ts";
 import { parseChecksumFile } from "./verify/checksum-file.ts";
 import { IntegrityError, UsageError } from "./errors.ts";
@@ -193,7 +194,10 @@ async function downloadAndSwap(ctx: RunContext, install: Installation, lock: Des
   const sinks = {
     open: () => {
       staging = install.newStaging();
-      const archive = createPackageSink(staging, extractOpts, () => stats.size);
+      const archive =
+        config.format === "file"
+          ? new FileSink(staging, { ...config, url: config.urls[0] }, () => stats.contentDisposition)
+          : createPackageSink(staging, extractOpts, () => stats.size);
       current = expected ? new HashingStage(archive, expected, config.maxBytes) : archive;
       return current;
     },

@@ -189,3 +189,90 @@ for (const [format, program, declared] of [["xz", "xz", "tar.xz"], ["bzip2", "bz
     });
   });
 }
+
+describe("PACKAGE_FORMAT=file", () => {
+  // Bytes that are an archive: saved as they are all the same, never decompressed.
+  const blob = Buffer.concat([zlib.gzipSync(tar), crypto.randomBytes(200_000)]);
+
+  async function runFile(route: string, r: Parameters<TestServer["route"]>[1], env: Record<string, string> = {}, dest = scratchDir()) {
+    srv.route(route, r);
+    const res = await runDp({ PACKAGE_URL: `${srv.url}${route}`, PACKAGE_DEST: dest, PACKAGE_FORMAT: "file", ...env });
+    return { r: res, dest };
+  }
+
+  it("saves the body as it is, named by the URL's last segment (decoded), mode 0644 by default", async () => {
+    const { r, dest } = await runFile("/dl/my%20tool-1.0.bin", { body: blob });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /installed .*format=file files=1/);
+    assert.deepEqual(fs.readdirSync(dest).filter((f) => f !== ".download-package"), ["my tool-1.0.bin"]);
+    const file = path.join(dest, "my tool-1.0.bin");
+    assert.ok(fs.readFileSync(file).equals(blob));
+    assert.equal(fs.statSync(file).mode & 0o7777, 0o644);
+  });
+
+  it("replaces the previous tree; PACKAGE_FILENAME and PACKAGE_FILE_MODE name it and set its mode", async () => {
+    const first = await serveAndRun(tar);
+    assert.equal(first.r.code, 0, first.r.stderr);
+    const { r, dest } = await runFile("/dl/x", { body: blob }, { PACKAGE_FILENAME: "tool", PACKAGE_FILE_MODE: "0755" }, first.dest);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(Object.keys(snapshot(dest)), ["tool"]);
+    assert.equal(fs.statSync(path.join(dest, "tool")).mode & 0o7777, 0o755);
+  });
+
+  it("takes a sanitised Content-Disposition filename, else falls back to the URL", async () => {
+    const cases: [string, string][] = [
+      ['attachment; filename="../../etc/passwd"', "passwd"],
+      ["attachment; filename*=UTF-8''na%C3%AFve%20file.txt; filename=\"naive.txt\"", "naïve file.txt"],
+      ['attachment; filename="dir\\\\evil.sh"', "evil.sh"],
+      ['attachment; filename=".download-package"', "fallback.bin"],
+      ['attachment; filename=".."', "fallback.bin"],
+      ["attachment; filename*=UTF-8''a%00b", "fallback.bin"],
+    ];
+    for (const [header, expected] of cases) {
+      const { r, dest } = await runFile(`/cd${++n}/fallback.bin`, { body: blob, headers: { "content-disposition": header } });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(Object.keys(snapshot(dest)), [expected], header);
+    }
+  });
+
+  it("no usable name is exit 2 naming PACKAGE_FILENAME; a bad PACKAGE_FILENAME or one without PACKAGE_FORMAT=file is exit 2", async () => {
+    const none = await runFile("/dl/", { body: blob });
+    assert.equal(none.r.code, 2, none.r.stderr);
+    assert.match(none.r.stderr, /cannot name the file.*PACKAGE_FILENAME/);
+    for (const [env, msg] of [
+      [{ PACKAGE_FILENAME: "../escape" }, /PACKAGE_FILENAME "..\/escape" holds a path separator/],
+      [{ PACKAGE_FILENAME: ".download-package.lock" }, /starts with \.download-package/],
+      [{ PACKAGE_FILENAME: "a.bin", PACKAGE_FORMAT: "auto" }, /PACKAGE_FILENAME is set but PACKAGE_FORMAT is not file/],
+    ] as const) {
+      const { r } = await runFile("/dl/ok.bin", { body: blob }, env);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, msg);
+    }
+  });
+
+  it("checksum: a mismatch is exit 4 keeping the previous file, a match installs, then nothing to do", async () => {
+    const good = await runFile("/sum/a.bin", { body: blob }, { PACKAGE_SHA256: sha256(blob) });
+    assert.equal(good.r.code, 0, good.r.stderr);
+    const before = snapshot(good.dest);
+    const bad = await runFile("/sum/a.bin", { body: blob, corruptAt: 1000 }, { PACKAGE_SHA256: `sha512:${crypto.createHash("sha512").update(blob).digest("hex")}` }, good.dest);
+    assert.equal(bad.r.code, 4, bad.r.stderr);
+    assert.deepEqual(snapshot(good.dest), before);
+    const again = await runFile("/sum/a.bin", { body: blob }, { PACKAGE_SHA256: sha256(blob) }, good.dest);
+    assert.equal(again.r.code, 0, again.r.stderr);
+    assert.match(again.r.stderr, /already installed/);
+  });
+
+  it("resumes a cut transfer with Range; the file equals the body", async () => {
+    const { r, dest } = await runFile("/resume/big.bin", { body: blob, dropAt: { 0: 100_000 } }, { PACKAGE_SHA256: sha256(blob) });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /resumes=1/);
+    assert.ok(fs.readFileSync(path.join(dest, "big.bin")).equals(blob));
+  });
+
+  it("over PACKAGE_MAX_BYTES is exit 5", async () => {
+    const { r, dest } = await runFile("/max/big.bin", { body: blob }, { PACKAGE_MAX_BYTES: "100KiB" });
+    assert.equal(r.code, 5, r.stderr);
+    assert.match(r.stderr, /larger than PACKAGE_MAX_BYTES/);
+    assert.deepEqual(snapshot(dest), {});
+  });
+});

@@ -3,7 +3,7 @@
 
 import { ArchiveError } from "../errors.ts";
 
-export type Format = "tar" | "gzip" | "zstd" | "bzip2" | "xz" | "zip" | "unknown";
+export type Format = "tar" | "gzip" | "zstd" | "bzip2" | "xz" | "zip" | "unknown" | "file";
 
 /** Bytes needed to decide (one tar header block). */
 export const SNIFF_BYTES = 512;

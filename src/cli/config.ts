@@ -4,6 +4,7 @@
 import { UsageError } from "../errors.ts";
 import { parseDuration, parseSize } from "../units.ts";
 import { checkOciConfig } from "../transfer/oci/config-check.ts";
+import { unsafeFileName } from "../archive/file-name.ts";
 
 type Kind = "string" | "list" | "int" | "bool" | "duration" | "size" | "mode" | "headers";
 
@@ -59,6 +60,7 @@ export interface Config {
   platform: string;
   plainHttp: boolean;
   format: PackageFormat;
+  filename: string;
 }
 
 /** PACKAGE_FORMAT's values: `auto` detects by magic bytes, the others must match them. */
@@ -88,6 +90,7 @@ export const OPTIONS: OptionSpec[] = [
   { key: "basicAuthFile", env: "PACKAGE_BASIC_AUTH_FILE", flag: "--basic-auth-file", kind: "string", def: "", help: "file holding user:password for basic auth (re-read on every attempt)" },
   { key: "headers", env: "PACKAGE_HEADERS", flag: "--header", kind: "headers", def: "", help: "extra request header 'Name: value'; flag repeatable, variable newline-separated" },
   { key: "format", env: "PACKAGE_FORMAT", flag: "--format", kind: "string", def: "auto", help: "package format: auto (by magic bytes), tar, tar.gz, tar.zst, tar.xz, tar.bz2, or file (saved as it is); a declared format must match the bytes" },
+  { key: "filename", env: "PACKAGE_FILENAME", flag: "--filename", kind: "string", def: "", help: "PACKAGE_FORMAT=file: the file's name (default: the response's Content-Disposition filename, else the URL's last path segment)" },
   { key: "stripComponents", env: "PACKAGE_STRIP_COMPONENTS", flag: "--strip-components", kind: "int", def: "0", help: "leading path components removed from every entry" },
   { key: "uid", env: "PACKAGE_UID", flag: "--uid", kind: "int", def: "-1", help: "owner given to every extracted file (default: the running user)" },
   { key: "gid", env: "PACKAGE_GID", flag: "--gid", kind: "int", def: "-1", help: "group given to every extracted file (default: the running group)" },
@@ -256,6 +259,9 @@ function validate(c: Config): string[] {
   if (c.transports.length === 0) throw new UsageError("PACKAGE_TRANSPORTS is empty", `use some of: ${TRANSPORT_NAMES.join(", ")}`);
   if (c.format === ("zip" as string)) throw new UsageError("PACKAGE_FORMAT=zip is not supported yet", `repackage as a tar archive, or use one of: ${PACKAGE_FORMATS.join(", ")}`);
   if (!(PACKAGE_FORMATS as readonly string[]).includes(c.format)) throw new UsageError(`unknown PACKAGE_FORMAT ${JSON.stringify(c.format)}`, `use one of: ${PACKAGE_FORMATS.join(", ")}`);
+  if (c.filename && c.format !== "file") throw new UsageError("PACKAGE_FILENAME is set but PACKAGE_FORMAT is not file", "set PACKAGE_FORMAT=file to save the body as one file, or unset PACKAGE_FILENAME");
+  const badName = c.filename ? unsafeFileName(c.filename) : undefined;
+  if (badName) throw new UsageError(`PACKAGE_FILENAME ${JSON.stringify(c.filename)} ${badName}`, "give a plain file name such as app.jar");
   if (c.retries < 0) throw new UsageError("PACKAGE_RETRIES must be 0 or more");
   if (c.stripComponents < 0) throw new UsageError("PACKAGE_STRIP_COMPONENTS must be 0 or more");
   if (c.maxRedirects < 0) throw new UsageError("PACKAGE_MAX_REDIRECTS must be 0 or more");

@@ -15,6 +15,8 @@ export interface TransferStats {
   resumes: number;
   etag?: string;
   lastModified?: string;
+  /** PACKAGE_FORMAT=file names its file from it. */
+  contentDisposition?: string;
 }
 
 export const newStats = (): TransferStats => ({ attempts: 0, transports: [], bytesTransferred: 0, restarts: 0, resumes: 0 });
@@ -54,6 +56,7 @@ export class Delivery<S extends Writable> {
     this.state = startedFresh(this.state, headers);
     this.stats.etag = headers.etag;
     this.stats.lastModified = headers["last-modified"];
+    this.stats.contentDisposition = headers["content-disposition"];
     this.stats.size = this.state.total;
   }
 

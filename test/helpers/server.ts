@@ -35,6 +35,8 @@ export interface Route {
   /** XOR this byte offset of the body. */
   corruptAt?: number;
   contentType?: string;
+  /** Extra response headers (e.g. Content-Disposition). */
+  headers?: Record<string, string>;
   /** Body per request index (the last one for later requests): content that changes between attempts. */
   bodies?: Buffer[];
   /** Serve a requested range even when If-Range does not match (a server that ignores If-Range). */
@@ -110,7 +112,7 @@ export async function startServer(tlsOpts?: { key: string; cert: string; ca?: st
     }
     const slice = body.subarray(start);
     entry.status = status;
-    const headers: Record<string, string> = { "content-length": String(slice.length), "content-type": r.contentType ?? "application/octet-stream", "accept-ranges": "bytes", ...validators };
+    const headers: Record<string, string> = { "content-length": String(slice.length), "content-type": r.contentType ?? "application/octet-stream", "accept-ranges": "bytes", ...validators, ...r.headers };
     if (status === 206) headers["content-range"] = r.contentRange?.(start, body.length - 1, body.length) ?? `bytes ${start}-${body.length - 1}/${body.length}`;
     res.writeHead(status, headers);
     let limit = slice.length;

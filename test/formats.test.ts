@@ -98,6 +98,15 @@ function gnuTarTree(body: Buffer, name: string): string {
   return out;
 }
 
+/** A PATH directory with no decoder in it (only setpriv, which runs the tests as another user). */
+function pathWithoutDecoders(): string {
+  const dir = removeOnExit(fs.mkdtempSync(path.join(os.tmpdir(), "formats-path-")));
+  fs.chmodSync(dir, 0o755);
+  const setpriv = spawnSync("sh", ["-c", "command -v setpriv"], { encoding: "utf8" }).stdout.trim();
+  if (setpriv) fs.symlinkSync(setpriv, path.join(dir, "setpriv"));
+  return dir;
+}
+
 /** Live (not zombie) processes named `comm` whose parent's environment holds `marker`, with their environment. */
 function decoderProcesses(comm: string, marker: string): { pid: string; env: string[] }[] {
   const out: { pid: string; env: string[] }[] = [];
@@ -142,7 +151,7 @@ for (const [format, program, declared] of [["xz", "xz", "tar.xz"], ["bzip2", "bz
     });
 
     it("no decoder on PATH is exit 5 naming what to install", async () => {
-      const { r } = await serveAndRun(body, { PATH: "/nonexistent-formats-path" });
+      const { r } = await serveAndRun(body, { PATH: pathWithoutDecoders() });
       assert.equal(r.code, 5, r.stderr);
       assert.match(r.stderr, new RegExp(`no ${format} decoder is on PATH .*hint=.*install ${program === "xz" ? "xz-utils" : "bzip2"}`));
     });

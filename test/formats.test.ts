@@ -99,13 +99,17 @@ function gnuTarTree(body: Buffer, name: string): string {
 }
 
 /** A PATH directory with no decoder in it (only setpriv, which runs the tests as another user). */
-function pathWithoutDecoders(): string {
+function pathWithoutDecoders(...also: string[]): string {
   const dir = removeOnExit(fs.mkdtempSync(path.join(os.tmpdir(), "formats-path-")));
   fs.chmodSync(dir, 0o755);
-  const setpriv = spawnSync("sh", ["-c", "command -v setpriv"], { encoding: "utf8" }).stdout.trim();
-  if (setpriv) fs.symlinkSync(setpriv, path.join(dir, "setpriv"));
+  for (const program of ["setpriv", ...also]) {
+    const found = spawnSync("sh", ["-c", `command -v ${program}`], { encoding: "utf8" }).stdout.trim();
+    if (found) fs.symlinkSync(found, path.join(dir, program));
+  }
   return dir;
 }
+
+const BUSYBOX = spawnSync("sh", ["-c", "command -v busybox"]).status === 0;
 
 /** Live (not zombie) processes named `comm` whose parent's environment holds `marker`, with their environment. */
 function decoderProcesses(comm: string, marker: string): { pid: string; env: string[] }[] {
@@ -154,6 +158,24 @@ for (const [format, program, declared] of [["xz", "xz", "tar.xz"], ["bzip2", "bz
       const { r } = await serveAndRun(body, { PATH: pathWithoutDecoders() });
       assert.equal(r.code, 5, r.stderr);
       assert.match(r.stderr, new RegExp(`no ${format} decoder is on PATH .*hint=.*install ${program === "xz" ? "xz-utils" : "bzip2"}`));
+    });
+
+    it("busybox alone on PATH decodes it (its applet, as on Alpine)", { skip: !BUSYBOX && "busybox is not installed" }, async () => {
+      const { r, dest } = await serveAndRun(body, { PATH: pathWithoutDecoders("busybox") });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(snapshot(dest), snapshot(tree));
+    });
+
+    it("the limits apply: PACKAGE_MAX_RATIO (a bomb) and PACKAGE_MAX_BYTES are exit 5", async () => {
+      const dir = removeOnExit(fs.mkdtempSync(path.join(os.tmpdir(), "formats-bomb-")));
+      const made = spawnSync("sh", ["-c", `truncate -s 80M zeros && tar -cf - zeros | ${program} -c -1`], { cwd: dir, maxBuffer: 1 << 26 });
+      assert.equal(made.status, 0, String(made.stderr));
+      const bomb = await serveAndRun(made.stdout, { PACKAGE_MAX_RATIO: "100" });
+      assert.equal(bomb.r.code, 5, bomb.r.stderr);
+      assert.match(bomb.r.stderr, /expands more than 100:1/);
+      const big = await serveAndRun(made.stdout, { PACKAGE_MAX_BYTES: "1MiB", PACKAGE_MAX_RATIO: "0" });
+      assert.equal(big.r.code, 5, big.r.stderr);
+      assert.deepEqual(snapshot(big.dest), {});
     });
 
     it("truncated data is exit 5", async () => {

@@ -14,7 +14,7 @@ import { runHook, type HookOptions } from "../images/hook.ts";
 import { inCluster, SA_DIR } from "../images/kube.ts";
 import { parseDuration } from "../units.ts";
 import { chartFlag, gatherListed, printListing, type ChartArgs } from "../images/chart/cli.ts";
-import { mirrorConfig, mirrorFlag, refsFromExport, type MirrorArgs } from "../images/mirror-config.ts";
+import { mirrorConfig, mirrorFlag, planOf, refsFromExport, type MirrorArgs } from "../images/mirror-config.ts";
 
 export const IMAGES_HELP = `Usage: download-package images COMMAND [options]
 
@@ -39,10 +39,12 @@ export const IMAGES_HELP = `Usage: download-package images COMMAND [options]
           that image ID under the reference, print a table; policy continue (default) exits 0 even
           when some failed. auto: Docker when /run/cri-dockerd.sock exists, else
           /run/containerd/containerd.sock, /run/k3s/containerd/containerd.sock, then /var/run/docker.sock
-  push    --from DIR --registry HOST[:PORT][/PATH]
+  push    --from DIR --registry HOST[:PORT][/PATH] [--layout flat|by-registry] [--registry-map SRC=DEST...]
           (REGISTRY_USERNAME with REGISTRY_PASSWORD_FILE or REGISTRY_PASSWORD, or an existing docker login)
           verify and copy every image into a private registry with its original manifest (skopeo
-          --preserve-digests): the same digests, so pinned references resolve there; prints digests
+          --preserve-digests): the same digests, so pinned references resolve there; prints digests.
+          Targets as mirror-config maps them (flat: REGISTRY/library/nginx:1.27; by-registry:
+          REGISTRY/docker.io/library/nginx:1.27); two images on one target: exit 2, nothing pushed
   hook    --pod-template FILE --name-prefix NAME --run-id ID [--timeout 25m] [--pod-namespace NS]
           [--api URL --token-file FILE --ca-file FILE (default: the Pod's service account)]
           the Helm hook's controller: list the nodes now, select the Ready, schedulable ones that
@@ -144,7 +146,7 @@ function parseArgs(argv: string[], env: NodeJS.ProcessEnv): Args | "help" {
     if (cmd === "mirror-config" && arg === "--plain-http") { a.plainHttp = true; continue; }
     const eq = arg.indexOf("=");
     const name = arg.startsWith("--") && eq > 0 ? arg.slice(0, eq) : arg;
-    const set = (chartInput && chartFlag(a, name)) || (cmd === "mirror-config" && mirrorFlag(a, name)) || one[name];
+    const set = (chartInput && chartFlag(a, name)) || ((cmd === "mirror-config" || cmd === "push") && mirrorFlag(a, name, cmd)) || one[name];
     if (!set) throw new UsageError(`unknown flag ${arg} for images ${cmd}`, "run download-package images --help");
     const v = eq > 0 && arg.startsWith("--") ? arg.slice(eq + 1) : rest[++i];
     if (v === undefined) throw new UsageError(`${name} needs a value`);
@@ -221,6 +223,6 @@ export async function runImages(argv: string[], env: NodeJS.ProcessEnv, out: (s:
       return runHook(hookOptions(a.hook, env), { out, log, signal });
     default:
       if (!a.from || !a.registry) throw new UsageError("images push needs --from DIR and --registry HOST[:PORT][/PATH]");
-      return pushImages({ from: a.from, registry: a.registry }, env, { out, log, signal });
+      return pushImages({ from: a.from, plan: planOf(a, "push") }, env, { out, log, signal });
   }
 }

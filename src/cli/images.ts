@@ -14,6 +14,7 @@ import { runHook, type HookOptions } from "../images/hook.ts";
 import { inCluster, SA_DIR } from "../images/kube.ts";
 import { parseDuration } from "../units.ts";
 import { chartFlag, gatherListed, printListing, type ChartArgs } from "../images/chart/cli.ts";
+import { FileProblem, readRegular } from "../images/store.ts";
 import { mirrorConfig, mirrorFlag, planOf, refsFromExport, type MirrorArgs } from "../images/mirror-config.ts";
 
 export const IMAGES_HELP = `Usage: download-package images COMMAND [options]
@@ -157,11 +158,13 @@ function parseArgs(argv: string[], env: NodeJS.ProcessEnv): Args | "help" {
   return a;
 }
 
-function readYamlFile(file: string): string {
+/** A --values or --manifests file: regular files only (a FIFO or /dev/zero would block or never end). */
+function readYamlFile(file: string, flag: string): string {
   try {
-    return fs.readFileSync(file, "utf8");
+    return readRegular(file);
   } catch (e) {
-    throw new UsageError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`, "check the path");
+    const why = e instanceof FileProblem ? e.message : String((e as NodeJS.ErrnoException).code ?? e);
+    throw new UsageError(`cannot read ${flag} ${file}: ${why}`, "give a regular YAML file (a FIFO, a device or a directory is not read)");
   }
 }
 
@@ -176,17 +179,18 @@ function yamlError(file: string, e: unknown): UsageError {
 export function collect(a: Pick<Args, "values" | "manifests" | "images">): Listed[] {
   const found: Found[] = [];
   for (const f of a.values) {
+    const text = readYamlFile(f, "--values");
     let tree: unknown;
     try {
       // failsafe: every scalar stays a string, so tag 1.10 is not read as the number 1.1.
-      tree = parse(readYamlFile(f), { schema: "failsafe" });
+      tree = parse(text, { schema: "failsafe" });
     } catch (e) {
       throw yamlError(f, e);
     }
     found.push(...imagesInValues(tree, f));
   }
   for (const f of a.manifests) {
-    const docs = parseAllDocuments(readYamlFile(f), { schema: "failsafe" });
+    const docs = parseAllDocuments(readYamlFile(f, "--manifests"), { schema: "failsafe" });
     const list = Array.isArray(docs) ? docs : [docs];
     // A broken document would silently drop every image after it: refuse, as for --values.
     const broken = list.flatMap((d) => d.errors)[0];

@@ -84,8 +84,9 @@ describe("images push --layout / --registry-map agree with images mirror-config"
   after(async () => {
     await Promise.all([mirror.close(), other.close()]);
     dropNamespace(NS);
-    const local = docker(["images", "--format", "{{.Repository}}:{{.Tag}}"]).split("\n").filter((n) => n.includes(NAME));
-    if (local.length) rmi(...local);
+    // What export pulled (by digest too: those have no tag), by image ID.
+    const ids = docker(["images", "--format", "{{.Repository}} {{.ID}}"]).split("\n").filter((l) => l.split(" ")[0].includes(NAME)).map((l) => l.split(" ")[1]);
+    if (ids.length) rmi(...new Set(ids));
   });
 
   const manifestOf = (ref: string) => index.find((e) => e.ref === ref)!.manifest;

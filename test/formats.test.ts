@@ -9,6 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import zlib from "node:zlib";
 import { after, before, describe, it } from "node:test";
+import { chooseFileName, contentDispositionName, unsafeFileName } from "../src/archive/file-name.ts";
 import { makeTree, tarOf } from "./helpers/fixtures.ts";
 import { runDp, snapshot } from "./helpers/run.ts";
 import { startServer, type TestServer } from "./helpers/server.ts";
@@ -305,5 +306,29 @@ describe("PACKAGE_FORMAT=file", () => {
     assert.equal(r.code, 5, r.stderr);
     assert.match(r.stderr, /larger than PACKAGE_MAX_BYTES/);
     assert.deepEqual(snapshot(dest), {});
+  });
+});
+
+describe("file names (pure)", () => {
+  it("Content-Disposition: filename* (UTF-8) first, quoted and bare filename", () => {
+    assert.equal(contentDispositionName(`attachment; filename="a b.bin"`), "a b.bin");
+    assert.equal(contentDispositionName(`attachment; filename=plain.bin; size=3`), "plain.bin");
+    assert.equal(contentDispositionName(`attachment; filename="q\\"uote.txt"`), 'q"uote.txt');
+    assert.equal(contentDispositionName(`attachment; filename="x.txt"; filename*=UTF-8''%E2%82%AC.txt`), "€.txt");
+    assert.equal(contentDispositionName(`attachment; filename*=UTF-8''%E2%28; filename="ok.txt"`), "ok.txt");
+    assert.equal(contentDispositionName("inline"), undefined);
+    assert.equal(contentDispositionName(undefined), undefined);
+  });
+
+  it("unsafe names are refused, server names reduced to their last component", () => {
+    for (const bad of ["", ".", "..", "a/b", "a\\b", "nul\0x", "tab\tx", ".download-package", ".download-package.lock", "x".repeat(256)]) assert.ok(unsafeFileName(bad), JSON.stringify(bad));
+    assert.equal(unsafeFileName("tool-1.0.jar"), undefined);
+    assert.equal(chooseFileName("", `attachment; filename="/etc/../../x.bin"`, "http://h/y.bin"), "x.bin");
+    assert.equal(chooseFileName("", `attachment; filename="dir/"`, "http://h/y%2Fz.bin"), "z.bin");
+    assert.equal(chooseFileName("", `attachment; filename="dir/"`, "http://h/"), undefined);
+    assert.equal(chooseFileName("", undefined, "http://h/%2E%2E"), undefined);
+    assert.equal(chooseFileName("", undefined, "http://h/dl/a%20b.bin?x=1"), "a b.bin");
+    assert.equal(chooseFileName("", undefined, "http://h/dl/%ZZ.bin"), "%ZZ.bin");
+    assert.equal(chooseFileName("set.bin", `attachment; filename="other"`, "http://h/y.bin"), "set.bin");
   });
 });

@@ -144,7 +144,7 @@ export class ArchiveSink extends Writable {
         unsupported(f);
         return false;
       default:
-        this.fail(new ArchiveError(`not an archive: ${describeNonArchive(head)}`, "check that PACKAGE_URL points at the package itself (a .tar, .tar.gz or .tar.zst)"));
+        this.fail(new ArchiveError(`not an archive: ${describeNonArchive(head)}`, "check that PACKAGE_URL points at the package itself (a .tar, .tar.gz, .tar.zst, .tar.xz or .tar.bz2), or set PACKAGE_FORMAT=file to save it as it is"));
         return false;
     }
     this.format = f;

@@ -1,48 +1,20 @@
 // The main job: config → transport → verify → extract → install.
 
-import fs from "node:fs";
-import tls from "node:tls";
-import type { Config, ExpectedDigest } from "./cli/config.ts";
-import { parseExpectedDigest } from "./cli/config.ts";
+import { parseExpectedDigest, sameDigest, formatDigest, type ExpectedDigest } from "./verify/digest.ts";
 import { ArchiveSink } from "./archive/sink.ts";
 import { parseChecksumFile } from "./verify/checksum-file.ts";
 import { IntegrityError, UsageError } from "./errors.ts";
-import { newStats, NotModified, transfer, type TransferPlan } from "./transfer/fetch.ts";
+import type { ExtractOptions } from "./archive/extract.ts";
+import { newStats, NotModified, transfer, type TransferOptions, type TransferPlan } from "./transfer/fetch.ts";
 import { Installation, type Marker } from "./install/installation.ts";
 import { DestinationLock } from "./install/lock.ts";
 import type { Logger } from "./log.ts";
 import { redactUrl } from "./redact.ts";
 import { makeTransports } from "./transfer/transports/index.ts";
-import type { TlsSettings } from "./transfer/transports/types.ts";
+import { tlsSettings, type TlsFiles } from "./transfer/tls.ts";
 import { formatBytes, formatSeconds } from "./units.ts";
-import { resolveOci } from "./transfer/oci/resolve.ts";
+import { resolveOci, type OciOptions } from "./transfer/oci/resolve.ts";
 import { Writable } from "node:stream";
-
-function readPem(file: string, what: string): string {
-  try {
-    return fs.readFileSync(file, "utf8");
-  } catch (e) {
-    throw new UsageError(`cannot read the ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`, "mount the file at that path, or fix the path");
-  }
-}
-
-export function tlsSettings(c: Config, env: NodeJS.ProcessEnv): TlsSettings {
-  const s: TlsSettings = { insecure: c.insecure };
-  if (c.caFile) {
-    const system = (tls as { getCACertificates?: (t: string) => string[] }).getCACertificates?.("default") ?? [...tls.rootCertificates];
-    s.ca = [...system, readPem(c.caFile, "CA file")];
-    s.caFile = c.caFile;
-  } else if (env.NODE_EXTRA_CA_CERTS) {
-    s.caFile = env.NODE_EXTRA_CA_CERTS; // Node reads it itself; curl and wget need the path
-  }
-  if (c.certFile) {
-    s.cert = readPem(c.certFile, "client certificate");
-    s.key = readPem(c.keyFile, "client key");
-    s.certFile = c.certFile;
-    s.keyFile = c.keyFile;
-  }
-  return s;
-}
 
 class MemorySink extends Writable {
   chunks: Buffer[] = [];
@@ -66,8 +38,24 @@ function endSink(w: Writable): Promise<void> {
   });
 }
 
+/** What an install reads from the program's options (src/cli/config.ts's Config has them all). */
+export type InstallOptions = TransferOptions &
+  TlsFiles &
+  ExtractOptions &
+  OciOptions & {
+    urls: string[];
+    dest: string;
+    sha256: string;
+    checksumUrl: string;
+    transports: string[];
+    force: boolean;
+    lockTimeout: number;
+    progressInterval: number;
+    maxRatio: number;
+  };
+
 export interface RunContext {
-  config: Config;
+  config: InstallOptions;
   env: NodeJS.ProcessEnv;
   log: Logger;
   signal: AbortSignal;
@@ -126,7 +114,7 @@ export async function runInstall(input: RunContext): Promise<void> {
   // as the expected checksum and the registry's credentials; the rest is the ordinary install.
   const oci = await resolveOci(input, tlsSettings(input.config, input.env));
   if (oci === "installed") return;
-  const ctx: RunContext = oci ? { ...input, config: oci.config, markerUrls: oci.references } : input;
+  const ctx: RunContext = oci ? { ...input, config: { ...input.config, ...oci.source }, markerUrls: oci.references } : input;
   const { config, env, log } = ctx;
   const install = new Installation(config.dest);
   const tlsConf = tlsSettings(config, env);
@@ -135,8 +123,8 @@ export async function runInstall(input: RunContext): Promise<void> {
     const base = { config, transports, tls: tlsConf, env, log, signal };
     const expected = await expectedDigest(ctx, base);
     const marker = install.readMarker();
-    if (expected && marker && !config.force && marker.digest?.algorithm === expected.algorithm && marker.digest?.hex === expected.hex) {
-      log.info("already installed, nothing to do", { dest: install.dest, digest: `${expected.algorithm}:${expected.hex}`, installedAt: marker.installedAt });
+    if (expected && marker && !config.force && sameDigest(marker.digest, expected)) {
+      log.info("already installed, nothing to do", { dest: install.dest, digest: formatDigest(expected), installedAt: marker.installedAt });
       return;
     }
     if (!expected) log.info("no checksum given (PACKAGE_SHA256 or PACKAGE_CHECKSUM_URL): the package is not verified (and not hashed)");
@@ -144,7 +132,7 @@ export async function runInstall(input: RunContext): Promise<void> {
   });
 }
 
-function startProgress(config: Config, log: Logger, stats: ReturnType<typeof newStats>, current: () => ArchiveSink | undefined): NodeJS.Timeout | undefined {
+function startProgress(config: Pick<InstallOptions, "progressInterval">, log: Logger, stats: ReturnType<typeof newStats>, current: () => ArchiveSink | undefined): NodeJS.Timeout | undefined {
   if (config.progressInterval <= 0) return undefined;
   let lastBytes = 0;
   let lastAt = Date.now();
@@ -202,8 +190,8 @@ async function downloadAndSwap(ctx: RunContext, install: Installation, lock: Des
     }
     await endSink(t.sink);
     const result = t.sink.result();
-    if (expected && result.digest?.hex !== expected.hex) {
-      throw new IntegrityError(`checksum mismatch: expected ${expected.algorithm}:${expected.hex}, got ${expected.algorithm}:${result.digest?.hex}`);
+    if (expected && !sameDigest(result.digest, expected)) {
+      throw new IntegrityError(`checksum mismatch: expected ${formatDigest(expected)}, got ${expected.algorithm}:${result.digest?.hex}`);
     }
     lock.renew(); // still ours, and a fresh lease for the swap
     const trash = install.commit(staging!, {
@@ -232,7 +220,7 @@ async function downloadAndSwap(ctx: RunContext, install: Installation, lock: Des
       resumes: stats.resumes,
       restarts: stats.restarts,
       transports: stats.transports,
-      digest: result.digest ? `${result.digest.algorithm}:${result.digest.hex}` : undefined,
+      digest: result.digest ? formatDigest(result.digest) : undefined,
       verified: expected !== undefined,
       seconds: formatSeconds(Date.now() - started),
     });

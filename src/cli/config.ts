@@ -4,6 +4,7 @@
 import { UsageError } from "../errors.ts";
 import { parseDuration, parseSize } from "../units.ts";
 import { checkOciConfig } from "../transfer/oci/config-check.ts";
+import { parseExpectedDigest } from "../verify/digest.ts";
 
 type Kind = "string" | "list" | "int" | "bool" | "duration" | "size" | "mode" | "headers";
 
@@ -275,21 +276,6 @@ function checkHttpUrl(u: string, name: string) {
       throw new UsageError(`${name} has a malformed percent-escape in its ${part} (a '%' not followed by two hex digits, or escapes that are not UTF-8)`, "write a literal '%' as %25 in the URL");
     }
   }
-}
-
-export interface ExpectedDigest {
-  algorithm: "sha256" | "sha512";
-  hex: string;
-}
-
-/** "HEX" (64 → sha256, 128 → sha512), "sha256:HEX", "sha512:HEX". */
-export function parseExpectedDigest(text: string, source: string): ExpectedDigest {
-  const m = /^(?:(sha256|sha512)[:=])?([0-9a-fA-F]+)$/.exec(text.trim());
-  const len = m ? m[2].length : 0;
-  const algorithm = (m?.[1] as ExpectedDigest["algorithm"] | undefined) ?? (len === 128 ? "sha512" : "sha256");
-  if (!m || len !== (algorithm === "sha256" ? 64 : 128))
-    throw new UsageError(`${source} is not a SHA-256 or SHA-512 digest`, "give 64 hex digits, or sha256:HEX / sha512:HEX (as printed by sha256sum)");
-  return { algorithm, hex: m[2].toLowerCase() };
 }
 
 export function helpText(version: string): string {

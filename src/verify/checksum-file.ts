@@ -1,7 +1,7 @@
 // sha256sum / sha512sum output ("HEX  NAME" or "HEX *NAME"), and BSD style
 // ("SHA256 (NAME) = HEX"). Pure.
 
-import type { ExpectedDigest } from "../cli/config.ts";
+import { digestFromHex, type ExpectedDigest } from "./digest.ts";
 
 export function parseChecksumFile(text: string, names: string[]): ExpectedDigest | undefined {
   const rows: { name: string; hex: string }[] = [];
@@ -18,6 +18,5 @@ export function parseChecksumFile(text: string, names: string[]): ExpectedDigest
   }
   const base = (n: string) => n.replace(/^\.\//, "").split("/").pop() ?? n;
   const pick = rows.find((r) => names.some((n) => n && base(r.name) === n)) ?? (rows.length === 1 ? rows[0] : undefined);
-  if (!pick || (pick.hex.length !== 64 && pick.hex.length !== 128)) return undefined;
-  return { algorithm: pick.hex.length === 64 ? "sha256" : "sha512", hex: pick.hex };
+  return pick && digestFromHex(pick.hex);
 }

@@ -4,28 +4,51 @@
 // fetched by src/transfer/fetch.ts like any package (resume, retries, proxies, transports).
 
 import { createHash } from "node:crypto";
-import type { Config } from "../../cli/config.ts";
-import { parseExpectedDigest } from "../../cli/config.ts";
 import { AppError, DownloadError, IntegrityError } from "../../errors.ts";
 import { Installation, type Marker } from "../../install/installation.ts";
 import type { Logger } from "../../log.ts";
 import type { TlsSettings } from "../transports/types.ts";
+import { formatDigest, parseExpectedDigest, sameDigest } from "../../verify/digest.ts";
 import { credentialsFor, type CredentialSources } from "./auth.ts";
 import { RegistryHttp } from "./http.ts";
 import { chooseLayer, choosePlatform, formatPlatform, MANIFEST_ACCEPT, nodePlatform, parseManifest, parsePlatform, TITLE, type Descriptor, type Platform } from "./manifest.ts";
 import { formatReference, isOciUrl, manifestReference, parseReference, type OciReference } from "./reference.ts";
 import { RegistrySession, type Actions } from "./session.ts";
 
+/** What oci:// resolution reads from the program's options (src/cli/config.ts's Config has them all). */
+export interface OciOptions {
+  urls: string[];
+  dest: string;
+  force: boolean;
+  /** The user's expected digest ("" = none): must be the layer's. */
+  sha256: string;
+  platform: string;
+  ociLayer: string;
+  registryConfig: string;
+  basicAuthFile: string;
+  tokenFile: string;
+  plainHttp: boolean;
+  headers: [string, string][];
+  connectTimeout: number;
+  idleTimeout: number;
+  retries: number;
+  backoffBase: number;
+  backoffMax: number;
+}
+
+/** What the ordinary transfer then downloads: the layer's blob, its digest, the registry's credentials. */
+export type BlobSource = Pick<OciOptions, "urls" | "headers" | "tokenFile" | "basicAuthFile" | "sha256"> & { checksumUrl: string };
+
 export interface OciContext {
-  config: Config;
+  config: OciOptions;
   env: NodeJS.ProcessEnv;
   log: Logger;
   signal: AbortSignal;
 }
 
 export interface OciPlan {
-  /** The run's config with urls = the layer's blob URLs, sha256 = the layer digest, and the registry's auth. */
-  config: Config;
+  /** Replaces the run's urls, sha256 (the layer digest), checksum URL and registry auth. */
+  source: BlobSource;
   /** For the marker: each reference with the manifest digest it resolved to (a pinned re-run then needs no request). */
   references: string[];
 }
@@ -37,7 +60,7 @@ export function registryHttp(ctx: OciContext, tls: TlsSettings): RegistryHttp {
   return new RegistryHttp({ tls, env: ctx.env, connectTimeout: c.connectTimeout, idleTimeout: c.idleTimeout, retries: c.retries, backoffBase: c.backoffBase, backoffMax: c.backoffMax, signal: ctx.signal, log: ctx.log });
 }
 
-export function openSession(ref: OciReference, config: Config, http: RegistryHttp, actions: Actions, pushEnv?: NodeJS.ProcessEnv): RegistrySession {
+export function openSession(ref: OciReference, config: Pick<OciOptions, "registryConfig" | "basicAuthFile" | "tokenFile" | "plainHttp">, http: RegistryHttp, actions: Actions, pushEnv?: NodeJS.ProcessEnv): RegistrySession {
   const sources: CredentialSources = { registryConfig: config.registryConfig, basicAuthFile: config.basicAuthFile, tokenFile: config.tokenFile, pushEnv };
   return new RegistrySession(ref, credentialsFor(ref.registry, sources), http, { plainHttp: config.plainHttp, actions });
 }
@@ -71,7 +94,7 @@ async function resolveLayer(s: RegistrySession, platform: Platform, layerName: s
 }
 
 /** A pinned reference whose resolution is recorded in the marker with the same layer: nothing to ask. */
-function installedByPin(refs: OciReference[], marker: Marker | undefined, config: Config): boolean {
+function installedByPin(refs: OciReference[], marker: Marker | undefined, config: OciOptions): boolean {
   const pin = refs[0].digest;
   if (!pin || config.force || !marker?.digest) return false;
   const recorded = marker.urls.filter(isOciUrl).map((u) => {
@@ -83,15 +106,14 @@ function installedByPin(refs: OciReference[], marker: Marker | undefined, config
   });
   if (!recorded.includes(pin)) return false;
   if (!config.sha256) return true;
-  const e = parseExpectedDigest(config.sha256, "PACKAGE_SHA256");
-  return e.algorithm === marker.digest.algorithm && e.hex === marker.digest.hex;
+  return sameDigest(parseExpectedDigest(config.sha256, "PACKAGE_SHA256"), marker.digest);
 }
 
-function checkUserDigest(config: Config, layer: Descriptor) {
+function checkUserDigest(config: OciOptions, layer: Descriptor) {
   if (!config.sha256) return;
   const e = parseExpectedDigest(config.sha256, "PACKAGE_SHA256");
-  if (`${e.algorithm}:${e.hex}` !== layer.digest) {
-    throw new IntegrityError(`PACKAGE_SHA256 is ${e.algorithm}:${e.hex} but the manifest's package layer is ${layer.digest}`, "the registry holds other content than expected: fix the reference or PACKAGE_SHA256 (it must be the layer digest, not the manifest's)");
+  if (formatDigest(e) !== layer.digest) {
+    throw new IntegrityError(`PACKAGE_SHA256 is ${formatDigest(e)} but the manifest's package layer is ${layer.digest}`, "the registry holds other content than expected: fix the reference or PACKAGE_SHA256 (it must be the layer digest, not the manifest's)");
   }
 }
 
@@ -101,7 +123,7 @@ function checkUserDigest(config: Config, layer: Descriptor) {
  * a bearer token from the dance belongs to the registry that issued it, so the blob then comes
  * from that registry alone; PACKAGE_TOKEN_FILE stays as the transfer reads it, per attempt.
  */
-function blobPlan(serving: RegistrySession, refs: OciReference[], config: Config, digest: string): Pick<Config, "urls" | "headers" | "tokenFile" | "basicAuthFile"> {
+function blobPlan(serving: RegistrySession, refs: OciReference[], config: OciOptions, digest: string): Omit<BlobSource, "sha256" | "checksumUrl"> {
   const blob = (r: OciReference) => new URL(`/v2/${r.repository}/blobs/${digest}`, `${config.plainHttp ? "http" : "https"}://${r.registry}`);
   const state = serving.authState;
   if (state.kind === "bearer") return { urls: [blob(serving.ref).href], headers: [...config.headers, ["authorization", state.header]], tokenFile: "", basicAuthFile: "" };
@@ -145,7 +167,7 @@ async function resolveFromMirrors(ctx: OciContext, refs: OciReference[], platfor
       checkUserDigest(config, layer);
       log.info("resolved", { reference: formatReference(ref), manifest: manifestDigest, layer: layer.digest, title: layer.annotations?.[TITLE], size: layer.size, mediaType: layer.mediaType });
       const references = refs.map((r) => formatReference({ ...r, digest: r.digest ?? manifestDigest }));
-      return { config: { ...config, ...blobPlan(session, refs, config, layer.digest), sha256: layer.digest, checksumUrl: "" }, references };
+      return { source: { ...blobPlan(session, refs, config, layer.digest), sha256: layer.digest, checksumUrl: "" }, references };
     } catch (e) {
       if (!(e instanceof DownloadError) || ctx.signal.aborted) throw e;
       lastError = e;

@@ -1,4 +1,7 @@
-// The main job: config → transport → verify → extract → install.
+// One install, the stages in order: oci:// resolution (when PACKAGE_URL is a registry
+// reference) → the destination's lock → the expected digest (given, or from the checksum
+// file) → transfer into a sink that hashes and extracts into staging → digest compared →
+// swap into place and marker. Progress lines and the summary line are written here.
 
 import { parseExpectedDigest, sameDigest, formatDigest, type ExpectedDigest } from "./verify/digest.ts";
 import { ArchiveSink } from "./archive/sink.ts";

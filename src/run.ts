@@ -11,11 +11,11 @@ import type { ExtractOptions } from "./archive/extract.ts";
 import { newStats, NotModified, transfer, type TransferOptions, type TransferPlan } from "./transfer/fetch.ts";
 import { Installation, type Marker } from "./install/installation.ts";
 import { DestinationLock } from "./install/lock.ts";
-import type { Logger } from "./log.ts";
+import { bytesField, type Logger } from "./log.ts";
 import { redactUrl } from "./redact.ts";
 import { makeTransports } from "./transfer/transports/index.ts";
 import { tlsSettings, type TlsFiles } from "./transfer/tls.ts";
-import { formatBytes, formatSeconds } from "./units.ts";
+import { formatSeconds } from "./units.ts";
 import { resolveOci, type OciOptions } from "./transfer/oci/resolve.ts";
 import { Writable } from "node:stream";
 
@@ -146,7 +146,7 @@ function startProgress(config: Pick<InstallOptions, "progressInterval">, log: Lo
     const rate = ((r.rawBytes - lastBytes) / Math.max(1, now - lastAt)) * 1000;
     [lastBytes, lastAt] = [r.rawBytes, now];
     const size = stats.size;
-    log.info("progress", { bytes: formatBytes(r.rawBytes), percent: size ? `${((r.rawBytes / size) * 100).toFixed(1)}%` : undefined, rate: `${formatBytes(rate)}/s`, files: r.files });
+    log.info("progress", { bytes: bytesField(r.rawBytes), percent: size ? `${((r.rawBytes / size) * 100).toFixed(1)}%` : undefined, rate: bytesField(rate, true), files: r.files });
   }, config.progressInterval);
   timer.unref();
   return timer;
@@ -215,9 +215,9 @@ async function downloadAndSwap(ctx: RunContext, install: Installation, lock: Des
       format: result.format,
       files: result.files,
       entries: result.entries,
-      bytes: formatBytes(result.bytes),
-      package: formatBytes(result.rawBytes),
-      transferred: formatBytes(stats.bytesTransferred),
+      bytes: bytesField(result.bytes),
+      package: bytesField(result.rawBytes),
+      transferred: bytesField(stats.bytesTransferred),
       ratio: result.rawBytes ? (stats.bytesTransferred / result.rawBytes).toFixed(2) : undefined,
       attempts: stats.attempts,
       resumes: stats.resumes,

@@ -47,3 +47,5 @@ mkdirSync(new URL("../dist/", import.meta.url), { recursive: true });
 writeFileSync(new URL("../dist/download-package.cjs.new", import.meta.url), result.outputFiles[0].contents);
 renameSync(new URL("../dist/download-package.cjs.new", import.meta.url), out);
 console.log("built dist/download-package.cjs");
+// The built-in chart renderer (WebAssembly), loaded by `images list --chart` only.
+await import("./build-chart-engine.mjs");

@@ -5,10 +5,11 @@ set -euo pipefail
 
 usage() {
   cat <<'TXT'
-Usage: scripts/export-helm-images.sh [--chart DIR] [-f VALUES.yaml]... [--out DIR] [--platform OS/ARCH]
+Usage: scripts/export-helm-images.sh [--chart DIR|CHART.tgz] [-f VALUES.yaml]... [--out DIR] [--platform OS/ARCH]
 
-Lists every image the chart uses (its values files, plus `helm template` output when helm
-is installed and --chart is given), pulls each through BASE_IMAGE_MIRRORS when set, and
+Lists every image the chart's install pulls (--chart DIR or .tgz: rendered with helm template
+when helm is installed, else with the built-in renderer; a directory without Chart.yaml: its
+values files scanned), pulls each through BASE_IMAGE_MIRRORS when set, and
 writes DIR/<name>_<tag>.tar.gz, DIR/SHA256SUMS and DIR/index.json (default DIR: ./images).
 Already-exported, valid files are skipped, so it can be re-run after a failure.
 TXT
@@ -37,6 +38,14 @@ else
 fi
 
 args=(images export --out "$out")
+if [[ -n $chart && ( -f $chart/Chart.yaml || -f $chart ) ]]; then
+  # A real chart: rendered (helm template when helm is on PATH, else the built-in renderer) and
+  # the images read from the result; -f files are layered over its values as helm does.
+  args+=(--chart "$chart")
+  for v in "${values[@]}"; do args+=(--values "$v"); done
+  [[ -n $platform ]] && args+=(--platform "$platform")
+  exec "${dp[@]}" "${args[@]}"
+fi
 [[ -n $chart && -f $chart/values.yaml ]] && args+=(--values "$chart/values.yaml")
 for v in "${values[@]}"; do args+=(--values "$v"); done
 # Subcharts' own values files hold images too.

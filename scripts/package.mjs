@@ -25,6 +25,9 @@ const cache = path.resolve(root, process.env.PKG_CACHE_PATH || "base-images/pkg-
 const want = process.env.PACKAGER || "auto";
 const nodeMajor = process.versions.node.split(".")[0];
 
+// The built-in chart renderer (scripts/build-chart-engine.mjs), when it was built: carried inside
+// the executable (SEA assets, or pkg assets beside the snapshot's bundle), read by `images` only.
+const chartEngine = ["chart-engine.wasm.gz", "chart-engine-glue.js"].filter((f) => fs.existsSync(path.join(dist, f)));
 const run = (cmd, args, env = {}) => execFileSync(cmd, args, { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, ...env } });
 const sha256 = (f) => createHash("sha256").update(fs.readFileSync(f)).digest("hex");
 
@@ -46,7 +49,10 @@ function pkgBase() {
 function withPkg(base) {
   console.log(`packaging with pkg from the offline cache (${path.relative(root, base)})`);
   const pkgBin = path.join(root, "node_modules/@yao-pkg/pkg/lib-es5/bin.js");
-  run(process.execPath, [pkgBin, bundle, "--targets", `node${nodeMajor}-linuxstatic-x64`, "--output", `${exe}.new`, "--no-bytecode", "--public"], { PKG_CACHE_PATH: cache });
+  const pkgConfig = path.join(dist, "pkg-config.json");
+  fs.writeFileSync(pkgConfig, JSON.stringify({ pkg: { assets: chartEngine } }));
+  run(process.execPath, [pkgBin, bundle, "--config", pkgConfig, "--targets", `node${nodeMajor}-linuxstatic-x64`, "--output", `${exe}.new`, "--no-bytecode", "--public"], { PKG_CACHE_PATH: cache });
+  fs.rmSync(pkgConfig);
   fs.renameSync(`${exe}.new`, exe);
   install(exe, "usr/local/bin/download-package");
 }
@@ -55,7 +61,8 @@ function withSea() {
   console.log(`packaging as a Node single-executable application (node ${process.versions.node}: no pkg base binary in ${path.relative(root, cache)})`);
   const blob = path.join(dist, "sea-prep.blob");
   const seaConfig = path.join(dist, "sea-config.json");
-  fs.writeFileSync(seaConfig, JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true }));
+  const assets = Object.fromEntries(chartEngine.map((f) => [f, path.join(dist, f)]));
+  fs.writeFileSync(seaConfig, JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true, assets }));
   run(process.execPath, ["--experimental-sea-config", seaConfig]);
   const out = `${exe}.new`;
   fs.copyFileSync(process.execPath, out);
@@ -112,7 +119,7 @@ if (fs.existsSync(finalRootfs)) fs.renameSync(finalRootfs, `${finalRootfs}.old`)
 fs.renameSync(rootfs, finalRootfs);
 fs.rmSync(`${finalRootfs}.old`, { recursive: true, force: true });
 const size = (f) => `${(fs.statSync(f).size / 1024 / 1024).toFixed(1)} MiB`;
-console.log(`built ${path.relative(root, exe)} (${size(exe)}) and ${path.relative(root, finalRootfs)}/:`);
+console.log(`built ${path.relative(root, exe)} (${size(exe)}${chartEngine.length ? `, with the chart engine: ${size(path.join(dist, chartEngine[0]))}` : ", without the chart engine"}) and ${path.relative(root, finalRootfs)}/:`);
 for (const f of fs.readdirSync(finalRootfs, { recursive: true }).map(String).sort()) {
   const full = path.join(finalRootfs, f);
   if (fs.statSync(full).isFile()) console.log(`  /${f} (${size(full)})`);

@@ -7,7 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { gzip, makeTree, rawTar, tarOf, zstd, type RawEntry } from "./helpers/fixtures.ts";
-import { tar, type TarEntry } from "./helpers/tar-writer.ts";
+import { header, padded, setChecksum, tar, type TarEntry } from "./helpers/tar-writer.ts";
 import { cleanEnv, command, runDp, snapshot, tmpdir } from "./helpers/run.ts";
 import { startServer, type TestServer } from "./helpers/server.ts";
 
@@ -102,8 +102,10 @@ describe("symlink chains are resolved as the kernel resolves them (#13.1)", () =
   it("a deep chain that climbs one level per link", () =>
     refusedTar([{ name: "a/b/c/", type: "5" }, { name: "a/b/c/up", type: "2", linkname: "../.." }, { name: "a/b/c/up2", type: "2", linkname: "up/.." }, { name: "a/b/c/up3", type: "2", linkname: "up2/../.." }], /"a\/b\/c\/up3": .*leaves the destination/));
   it("'..' after a name the archive has not made yet", () => refusedTar([{ name: "a", type: "2", linkname: "later/../../etc" }, { name: "later", type: "2", linkname: "." }], /"a": is a symlink whose target "later\/..\/..\/etc" goes through "later", which is not a directory/));
-  it("a link replaced later re-checks the links resolved through it", () =>
-    refusedTar([{ name: "sub/", type: "5" }, { name: "x", type: "2", linkname: "sub" }, { name: "a", type: "2", linkname: "x/../y" }, { name: "x", type: "2", linkname: "." }], /"x": replaces the symlink "x", after which the symlink "a" .*leaves the destination/));
+  it("a link is never replaced later (links judged earlier may go through it)", async () => {
+    await refusedTar([{ name: "sub/", type: "5" }, { name: "x", type: "2", linkname: "sub" }, { name: "a", type: "2", linkname: "x/../y" }, { name: "x", type: "2", linkname: "." }], /"x": replaces the symlink "x" made earlier in the archive/);
+    await refusedTar([{ name: "sub/", type: "5" }, { name: "sub/l", type: "2", linkname: "../dir" }, { name: "sub/l", content: "file" }], /"sub\/l": replaces the symlink "sub\/l"/);
+  });
   it("a symlink loop", () => refusedTar([{ name: "l1", type: "2", linkname: "l2" }, { name: "l2", type: "2", linkname: "l1/x" }], /"l2": is a symlink whose target "l1\/x" is a symlink loop/));
   it("writing through a link made earlier, even via a chain", () =>
     refusedTar([{ name: "sub/", type: "5" }, { name: "s", type: "2", linkname: "sub" }, { name: "s2", type: "2", linkname: "s" }, { name: "s2/f", content: "x" }], /"s2\/f": would be written through the symlink "s2"/));
@@ -208,6 +210,57 @@ describe("filesystem refusals caused by the archive are exit 5, naming the entry
     const r = await runDp({ PACKAGE_URL: `${srv.url}/good.tar.gz`, PACKAGE_DEST: tmpdir(), PACKAGE_CHECKSUM_URL: `${srv.url}/sums%zz` });
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /PACKAGE_CHECKSUM_URL has a malformed percent-escape in its path/);
+  });
+});
+
+describe("headers that GNU tar reads differently are refused (found by test/fuzz.test.ts)", () => {
+  /** One entry whose raw header `patch` changes (checksum recomputed), between two good ones. */
+  const patched = (e: TarEntry, patch: (h: Buffer) => void) => {
+    const h = header(e);
+    patch(h);
+    setChecksum(h);
+    const body = Buffer.from(e.content ?? "");
+    return Buffer.concat([tar([{ name: "before.txt", content: "b" }], { endBlocks: 0 }), h, body.length ? padded(body) : Buffer.alloc(0), tar([{ name: "after.txt", content: "a" }])]);
+  };
+  it("a symlink or hardlink with a size (GNU tar reads the next block as a header)", async () => {
+    await refusedTar([{ name: "sl", type: "2", linkname: "before.txt", size: 1 }, { name: "smuggled", content: "" }], /"sl": is a link with a size of 1 bytes/);
+    await refusedTar([{ name: "f", content: "x" }, { name: "hl", type: "1", linkname: "f", size: 600 }], /"hl": is a link with a size of 600 bytes/);
+  });
+  for (const [field, off, len, value] of [["mode", 100, 8, "0o644"], ["size", 124, 12, "1x"], ["uid", 108, 8, "-1"], ["mtime", 136, 12, "+1"]] as const) {
+    it(`a numeric field GNU tar would not read as octal (${field} ${JSON.stringify(value)})`, () =>
+      expectBodyRefused(patched({ name: "odd.txt", content: "x" }, (h) => h.fill(0, off, off + len).write(value, off, "latin1")), new RegExp(`corrupt tar archive: header field ${field} is "${value.replace("+", "\\+")}", not an octal number`)));
+  }
+  it("a malformed PAX record (node-tar drops it, GNU tar stops)", () => refusedTar([{ name: "x", pax: { path: "renamed.txt", mtime: "soon" }, content: "x" }], /"renamed.txt": has a PAX header GNU tar would read differently: PAX record mtime="soon" is not a valid number/));
+  it("a global PAX header naming every later entry (GNU tar applies it, node-tar does not)", () =>
+    expectBodyRefused(Buffer.concat([header({ name: "g", type: "g", content: "30 path=.download-package/x\n" }), padded(Buffer.from("30 path=.download-package/x\n")), tar([{ name: "a.txt", content: "a" }])]), /"a.txt": has a PAX header GNU tar would read differently: a global PAX header sets path/));
+  it("a PAX path then a GNU long name for one entry (each reader picks a different one)", () =>
+    expectBodyRefused(Buffer.concat([tar([{ name: "x", pax: { path: "pax-name.txt" }, content: "" }], { endBlocks: 0 }).subarray(0, 1024), tar([{ name: "gnu-name.txt", gnuLongName: true, content: "x" }])]), /"gnu-name.txt": has both a PAX path and a GNU long-name record/));
+  it("two PAX headers for one entry (node-tar merges them, GNU tar keeps the last)", () =>
+    expectBodyRefused(Buffer.concat([tar([{ name: "x", pax: { path: "first.txt" } }], { endBlocks: 0 }).subarray(0, 1024), tar([{ name: "second.txt", pax: { mtime: "1700000000" }, content: "x" }])]), /"first.txt": has a PAX header GNU tar would read differently: two PAX extended headers for one entry/));
+  it("a GNU long name without its NUL (node-tar stops at the size, GNU tar reads on into the padding)", () => {
+    const body = Buffer.from("x/.download-package\0");
+    const longName = Buffer.concat([header({ name: "././@LongLink", type: "L", size: 1 }), padded(body)]);
+    return expectBodyRefused(Buffer.concat([tar([{ name: "first.txt", content: "1" }], { endBlocks: 0 }), longName, tar([{ name: "short", content: "x" }])]), /a long-name record after entry "first.txt" is not NUL-terminated/);
+  });
+  it("a contiguous file named like a directory", () => refusedTar([{ name: "dir/", type: "7", content: "" }], /"dir\/": is a regular file whose name ends with '\/'/));
+  it("an old GNU 'N' record", () => expectBodyRefused(patched({ name: "n", type: "N", content: "longname\0" }, () => {}), /corrupt tar archive: type 'N'/));
+  it("a name that is not UTF-8 (node-tar would rename it, GNU tar keeps the bytes)", () => expectBodyRefused(patched({ name: "latin1-x.txt", content: "x" }, (h) => (h[7] = 0xe9)), /"latin1-\uFFFD\.txt": has a name or link target that is not valid UTF-8/));
+  it("GNU tar's own posix archives with long non-ASCII names install (their PAX header names are cut mid-character)", async () => {
+    const dir = tmpdir("dp-utf8-");
+    const names = [1, 2, 3].map((i) => `${i}-${"é".repeat(70)}.txt`);
+    for (const n of names) fs.writeFileSync(path.join(dir, n), n);
+    srv.route("/utf8.tar", { body: execFileSync("tar", ["-C", dir, "--format=posix", "-cf", "-", ...names]) });
+    const dest = tmpdir();
+    const r = await runDp({ PACKAGE_URL: `${srv.url}/utf8.tar`, PACKAGE_DEST: dest });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(fs.readdirSync(dest).filter((n) => n !== ".download-package").sort(), names);
+  });
+  it("modes are the archive's, whatever the umask (group and other write bits kept)", async () => {
+    srv.route("/modes.tar", { body: tar([{ name: "shared/", type: "5", mode: 0o777 }, { name: "shared/rw", content: "x", mode: 0o666 }, { name: "none", content: "x", mode: 0 }]) });
+    const dest = tmpdir();
+    const r = await runDp({ PACKAGE_URL: `${srv.url}/modes.tar`, PACKAGE_DEST: dest });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(snapshot(dest), { none: "file 0 eA== 1", shared: "dir 777", "shared/rw": "file 666 eA== 1" });
   });
 });
 

@@ -9,6 +9,7 @@ import { parseExpectedDigest } from "../src/verify/digest.ts";
 import { detectFormat, looksLikeTar } from "../src/archive/detect.ts";
 import { entryPath, RESERVED_ROOT_NAME } from "../src/archive/entry-path.ts";
 import { StagingTree } from "../src/archive/staging-tree.ts";
+import { numericFieldProblem, paxProblem } from "../src/archive/strict-tar.ts";
 import { STATE_DIR } from "../src/install/installation.ts";
 import { UsageError } from "../src/errors.ts";
 import { parseContentRange } from "../src/transfer/fetch.ts";
@@ -186,12 +187,32 @@ describe("symlink resolution over the staging tree", () => {
     assert.match((t.addLink("s", ".download-package/installed.json") as { reason: string }).reason, /\.download-package/);
     assert.match((t.addLink("self", "self/x") as { reason: string }).reason, /loop/);
   });
-  it("replacing a symlink re-checks the links resolved through it", () => {
-    const t = tree({ sub: "dir" });
-    assert.equal(t.addLink("x", "sub").ok, true);
-    assert.equal(t.addLink("a", "x/../y").ok, true);
-    t.set("x", { kind: "link", target: "." });
-    assert.equal(t.recheckDependents("x")?.link, "a");
+});
+
+describe("tar headers read as GNU tar reads them", () => {
+  const block = (off: number, text: string) => {
+    const h = rawTar([{ name: "a", content: "x" }]).subarray(0, 512);
+    h.fill(0, off, off + 8).write(text, off, "latin1");
+    return h;
+  };
+  it("numeric fields are octal between blanks, or base-256", () => {
+    assert.equal(numericFieldProblem(rawTar([{ name: "a", content: "x" }]).subarray(0, 512)), undefined);
+    assert.equal(numericFieldProblem(block(100, " 644 ")), undefined);
+    assert.equal(numericFieldProblem(block(100, "")), undefined);
+    assert.match(numericFieldProblem(block(100, "0o644")) ?? "", /mode is "0o644"/);
+    assert.match(numericFieldProblem(block(108, "-1")) ?? "", /uid/);
+    assert.match(numericFieldProblem(block(100, "64 4")) ?? "", /mode/);
+    const b256 = block(124, "");
+    b256[124] = 0x80;
+    assert.equal(numericFieldProblem(b256), undefined);
+  });
+  it("PAX records: length, key=value, numbers", () => {
+    assert.equal(paxProblem("18 path=some/name\n12 size=100\n"), undefined);
+    assert.equal(paxProblem("27 mtime=1700000000.123456\n"), undefined);
+    assert.match(paxProblem("19 path=some/name\n") ?? "", /malformed PAX record at byte 0/);
+    assert.match(paxProblem("11 size=-5\n") ?? "", /size="-5" is not a valid number/);
+    assert.match(paxProblem("9 =value\n") ?? "", /malformed/);
+    assert.match(paxProblem("21 hdrcharset=BINARY\n") ?? "", /hdrcharset=BINARY/);
   });
 });
 

@@ -10,6 +10,9 @@ import { AppError, ArchiveError, fromFsError } from "../errors.ts";
 import { ancestors, entryPath } from "./entry-path.ts";
 import { findEscapingSymlink } from "./link-audit.ts";
 import { parentOf, StagingTree } from "./staging-tree.ts";
+import { PAX_LINKPATH, PAX_PATH, STRICT_PROBLEM, strictTar } from "./strict-tar.ts";
+
+strictTar();
 
 export interface ExtractLimits {
   maxBytes: number;
@@ -75,6 +78,8 @@ export class Extractor {
   private readonly opts: ExtractOptions;
   private readonly onError: (err: AppError) => void;
   private endMarker: EndMarker = "none";
+  /** Symlinks made: without any, the realpath audit has nothing to look at. */
+  private symlinksMade = 0;
   private lastEntry?: string;
   /** A PAX header announced GNU sparse data for the next entry. */
   private sparsePending = false;
@@ -104,8 +109,16 @@ export class Extractor {
     p.on("eof", () => (this.endMarker = "complete"));
     p.on("meta", (raw: string) => {
       if (this.failure) return;
-      this.checkNotAfterZeroBlock();
+      try {
+        this.checkNotAfterZeroBlock();
+      } catch (e) {
+        return fail(e as AppError);
+      }
       if (/(^|\n)\d+ GNU\.sparse\./.test(raw)) this.sparsePending = true;
+      // A GNU long name or link (not PAX records) without its NUL: node-tar stops at the record's size, GNU tar reads on into the padding.
+      if (!raw.includes("\0") && !/^\d+ [^=\n]+=[^]*\n$/.test(raw)) {
+        fail(new ArchiveError(`corrupt tar archive: a long-name record${this.lastEntry ? ` after entry ${JSON.stringify(this.lastEntry)}` : ""} is not NUL-terminated (tar readers disagree on the name)`, "the archive is corrupt or crafted; rebuild it"));
+      }
     });
     p.on("ignoredEntry", (entry: ReadEntry) => {
       const reason = TYPE_REASONS[entry.type] ?? (entry.meta ? `is a ${entry.type} header of ${entry.size} bytes, over node-tar's limit` : `has entry type ${entry.type}`);
@@ -150,7 +163,15 @@ export class Extractor {
     this.lastEntry = entry.path;
     if (++this.stats.entries > o.maxEntries) throw new ArchiveError(`archive has more than ${o.maxEntries} entries`, "raise PACKAGE_MAX_ENTRIES if the package is legitimate");
     if (this.sparsePending) this.refuse(entry, "is a GNU sparse file (PAX GNU.sparse records)", TYPE_HINT, "unsupported");
-    if (entry.type !== entry.header.type) this.refuse(entry, `has a PAX 'type' record (${entry.type}) that contradicts its header`, TYPE_HINT, "unsupported");
+    const ex = (entry.extended ?? {}) as unknown as Record<string, string | undefined>;
+    const strictProblem = ex[STRICT_PROBLEM] ?? (entry.globalExtended as unknown as Record<string, string | undefined> | undefined)?.[STRICT_PROBLEM];
+    if (strictProblem) this.refuse(entry, `has a PAX header GNU tar would read differently: ${strictProblem}`, "the archive is corrupt or crafted; rebuild it");
+    // A GNU long-name record after a PAX header: node-tar takes the long name, GNU tar the PAX one.
+    if ((ex[PAX_PATH] !== undefined && ex[PAX_PATH] !== entry.path) || (ex[PAX_LINKPATH] !== undefined && ex[PAX_LINKPATH] !== entry.linkpath)) {
+      this.refuse(entry, "has both a PAX path and a GNU long-name record (tar readers disagree on which wins)", "the archive is corrupt or crafted; rebuild it");
+    }
+    // node-tar decodes names as UTF-8, replacing invalid bytes; GNU tar keeps the bytes.
+    if (`${entry.path}\0${entry.linkpath ?? ""}`.includes("\uFFFD")) this.refuse(entry, "has a name or link target that is not valid UTF-8", "rebuild the package with UTF-8 file names");
     const verdict = entryPath(entry.path, o.stripComponents, o.maxPathLength);
     if (!verdict.ok) this.refuse(entry, verdict.reason);
     if ("skip" in verdict) return entry.resume();
@@ -162,11 +183,13 @@ export class Extractor {
     }
     const full = path.join(this.root, rel);
     if (Buffer.byteLength(full) >= PATH_MAX) this.refuse(entry, `is ${Buffer.byteLength(full)} bytes long once placed under the destination, over the system's PATH_MAX (${PATH_MAX})`, "shorten the package's paths or use a shorter PACKAGE_DEST");
-    const mode = (entry.mode ?? 0o644) & 0o777; // setuid, setgid and sticky bits are always dropped
+    const mode = (entry.mode ?? 0) & 0o777; // setuid, setgid and sticky bits are always dropped; a blank field is 0, as GNU tar reads it
     switch (entry.type) {
       case "File":
       case "OldFile":
       case "ContiguousFile":
+        // node-tar turns only type '0' named "x/" into a directory; GNU tar any regular type.
+        if (entry.path.endsWith("/")) this.refuse(entry, "is a regular file whose name ends with '/' (tar readers disagree on what it is)", "the archive is corrupt or crafted; rebuild it");
         return this.writeFile(entry, rel, full, o.fileMode >= 0 ? o.fileMode : mode);
       case "Directory":
         if (this.tree.get(rel) && this.tree.get(rel)?.kind !== "dir") this.refuse(entry, "replaces a file or symlink made earlier in the archive with a directory");
@@ -174,10 +197,11 @@ export class Extractor {
         this.dirModes.set(rel, o.dirMode >= 0 ? o.dirMode : mode);
         return entry.resume();
       case "SymbolicLink":
-        this.makeSymlink(entry, rel, full);
-        return entry.resume();
       case "Link":
-        this.makeHardlink(entry, rel, full);
+        // POSIX says a link's size is zero; GNU tar then reads the next block as a header, node-tar skips "data": refuse the ambiguity.
+        if (entry.size > 0) this.refuse(entry, `is a link with a size of ${entry.size} bytes (links carry no data; tar readers disagree on what follows)`, "the archive is corrupt or crafted; rebuild it");
+        if (entry.type === "Link") this.makeHardlink(entry, rel, full);
+        else this.makeSymlink(entry, rel, full);
         return entry.resume();
       case "CharacterDevice":
       case "BlockDevice":
@@ -191,12 +215,12 @@ export class Extractor {
   private makeSymlink(entry: ReadEntry, rel: string, full: string) {
     const target = entry.linkpath ?? "";
     if (Buffer.byteLength(target) >= PATH_MAX) this.refuse(entry, `is a symlink whose target is over the system's PATH_MAX (${PATH_MAX} bytes)`);
-    const replacedLink = this.prepareLeaf(entry, rel, full);
+    this.prepareLeaf(entry, rel, full);
     const r = this.tree.addLink(rel, target);
     if (!r.ok) this.refuse(entry, r.reason);
     fs.symlinkSync(target, full);
+    this.symlinksMade++;
     this.chown(full, true);
-    if (replacedLink) this.recheckAfterReplacing(entry, rel);
   }
 
   private makeHardlink(entry: ReadEntry, rel: string, full: string) {
@@ -206,16 +230,9 @@ export class Extractor {
     if ("skip" in t) this.refuse(entry, `is a hardlink whose target ${JSON.stringify(entry.linkpath)} leaves the destination`);
     if (t.rel === rel) this.refuse(entry, "is a hardlink to itself");
     if (this.tree.get(t.rel)?.kind !== "file") this.refuse(entry, `is a hardlink to ${JSON.stringify(entry.linkpath)}, which is not a regular file earlier in the archive`);
-    const replacedLink = this.prepareLeaf(entry, rel, full);
+    this.prepareLeaf(entry, rel, full);
     fs.linkSync(path.join(this.root, t.rel), full);
     this.tree.set(rel, { kind: "file" });
-    if (replacedLink) this.recheckAfterReplacing(entry, rel);
-  }
-
-  /** A symlink other links were resolved through was replaced: they must still stay inside. */
-  private recheckAfterReplacing(entry: ReadEntry, rel: string) {
-    const bad = this.tree.recheckDependents(rel);
-    if (bad) this.refuse(entry, `replaces the symlink ${JSON.stringify(rel)}, after which the symlink ${JSON.stringify(bad.link)} ${bad.reason.replace(/^is a symlink /, "")}`);
   }
 
   private mkdirp(rel: string) {
@@ -233,17 +250,18 @@ export class Extractor {
   }
 
   /**
-   * Parent directories exist; whatever the archive put at this name before is replaced (later
-   * entries win, as with tar). True when that was a symlink (others may depend on it).
+   * Parent directories exist; a file the archive put at this name before is replaced (later
+   * entries win, as with tar). A directory or symlink is not: links already judged may go
+   * through it, and GNU tar restores a symlink whose target has '..' over a later file.
    */
-  private prepareLeaf(entry: ReadEntry, rel: string, full: string): boolean {
+  private prepareLeaf(entry: ReadEntry, rel: string, full: string) {
     const old = this.tree.get(rel);
     if (old?.kind === "dir") this.refuse(entry, "replaces a directory made earlier in the archive");
+    if (old?.kind === "link") this.refuse(entry, `replaces the symlink ${JSON.stringify(rel)} made earlier in the archive`, "keep one entry per name in the package");
     this.mkdirp(parentOf(rel));
-    if (!old) return false;
+    if (!old) return;
     fs.unlinkSync(full);
     this.tree.delete(rel);
-    return old.kind === "link";
   }
 
   private writeFile(entry: ReadEntry, rel: string, full: string, mode: number) {
@@ -251,11 +269,10 @@ export class Extractor {
     if (entry.size > o.maxEntryBytes) throw new ArchiveError(`archive entry ${JSON.stringify(entry.path)} is ${entry.size} bytes, over the ${o.maxEntryBytes}-byte limit`, "raise PACKAGE_MAX_ENTRY_BYTES if the package is legitimate");
     if (this.stats.bytes + entry.size > o.maxBytes) throw new ArchiveError(`archive expands to more than ${o.maxBytes} bytes`, "raise PACKAGE_MAX_BYTES if the package is legitimate");
     this.stats.bytes += entry.size;
-    const replacedLink = this.prepareLeaf(entry, rel, full);
+    this.prepareLeaf(entry, rel, full);
     // O_EXCL|O_NOFOLLOW: never open through a symlink, never reuse an inode a hardlink shares.
     const fd = fs.openSync(full, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
     this.tree.set(rel, { kind: "file" });
-    if (replacedLink) this.recheckAfterReplacing(entry, rel);
     this.stats.files++;
     const finalize = () => {
       try {
@@ -342,7 +359,7 @@ export class Extractor {
     }
     let escaping;
     try {
-      escaping = findEscapingSymlink(this.root);
+      escaping = this.symlinksMade > 0 ? findEscapingSymlink(this.root) : undefined;
     } catch (e) {
       throw fromFsError(e, "checking the extracted symlinks");
     }

@@ -2,13 +2,16 @@
 // symlinks and their targets), and symlink resolution over it done the way the kernel
 // does it: component by component, following every symlink met, '..' taken from the
 // directory actually reached. Pure: the extractor keeps it in step with the disk.
+// Directories and symlinks are never replaced (the extractor refuses it), so a link judged
+// inside when it is made stays inside: names it goes through that do not exist yet can only
+// become directories or links that are themselves judged, and '..' after them is refused.
 
 import { RESERVED_ROOT_NAME } from "./entry-path.ts";
 
 export type TreeNode = { kind: "dir" } | { kind: "file" } | { kind: "link"; target: string };
 
-/** Where a symlink target leads, or why it is refused. `followed`: every symlink traversed on the way. */
-export type Resolution = { ok: true; path: string; followed: string[] } | { ok: false; reason: string };
+/** Where a symlink target leads, or why it is refused. */
+export type Resolution = { ok: true; path: string } | { ok: false; reason: string };
 
 /** Linux follows at most 40 symlinks in one path resolution, then fails with ELOOP. */
 export const MAX_SYMLINK_FOLLOWS = 40;
@@ -18,8 +21,6 @@ const join = (dir: string[], name: string) => (dir.length ? `${dir.join("/")}/${
 
 export class StagingTree {
   private readonly nodes = new Map<string, TreeNode>([["", { kind: "dir" }]]);
-  /** Symlink path → the symlinks whose resolution went through it (re-checked if it is replaced). */
-  private readonly dependents = new Map<string, Set<string>>();
 
   get(rel: string): TreeNode | undefined {
     return this.nodes.get(rel);
@@ -33,13 +34,6 @@ export class StagingTree {
     this.nodes.delete(rel);
   }
 
-  /** Symlinks in the tree. */
-  links(): [string, string][] {
-    const out: [string, string][] = [];
-    for (const [rel, n] of this.nodes) if (n.kind === "link") out.push([rel, n.target]);
-    return out;
-  }
-
   /**
    * Resolve `target` as a symlink living in directory `dir` would be resolved. A target may
    * name things that do not exist yet (links are often written before their targets), but
@@ -50,7 +44,7 @@ export class StagingTree {
     if (target.startsWith("/")) return { ok: false, reason: `is a symlink whose target ${JSON.stringify(target)} leaves the destination (an absolute path)` };
     const cur = parts(dir);
     let pending = parts(target);
-    const followed: string[] = [];
+    let follows = 0;
     while (pending.length) {
       const c = pending.shift()!;
       if (c === "..") {
@@ -61,8 +55,7 @@ export class StagingTree {
       const here = join(cur, c);
       const node = this.nodes.get(here);
       if (node?.kind === "link") {
-        if (followed.length >= MAX_SYMLINK_FOLLOWS) return { ok: false, reason: `is a symlink whose target ${JSON.stringify(target)} is a symlink loop` };
-        followed.push(here);
+        if (++follows > MAX_SYMLINK_FOLLOWS) return { ok: false, reason: `is a symlink whose target ${JSON.stringify(target)} is a symlink loop` };
         pending = [...parts(node.target), ...pending];
         continue;
       }
@@ -77,41 +70,15 @@ export class StagingTree {
     }
     const path = cur.join("/");
     if (cur[0] === RESERVED_ROOT_NAME) return { ok: false, reason: `is a symlink into ${RESERVED_ROOT_NAME}, where this program keeps its state` };
-    return { ok: true, path, followed };
+    return { ok: true, path };
   }
 
   /** Record the link when its target resolves inside (with itself in place: `x -> x/y` is a loop). */
   addLink(rel: string, target: string): Resolution {
     this.nodes.set(rel, { kind: "link", target });
     const r = this.resolve(parentOf(rel), target);
-    if (!r.ok) {
-      this.nodes.delete(rel);
-      return r;
-    }
-    for (const f of r.followed) {
-      const set = this.dependents.get(f) ?? new Set<string>();
-      set.add(rel);
-      this.dependents.set(f, set);
-    }
+    if (!r.ok) this.nodes.delete(rel);
     return r;
-  }
-
-  /**
-   * After the symlink at `rel` was replaced (later entries win), re-check every symlink whose
-   * resolution went through it: `x -> sub` then `a -> x/../y` is inside, but not once `x -> .`.
-   * Returns the first link that now escapes, with the reason.
-   */
-  recheckDependents(rel: string): { link: string; reason: string } | undefined {
-    const deps = this.dependents.get(rel);
-    if (!deps) return undefined;
-    this.dependents.delete(rel);
-    for (const d of deps) {
-      const node = this.nodes.get(d);
-      if (node?.kind !== "link") continue;
-      const r = this.addLink(d, node.target);
-      if (!r.ok) return { link: d, reason: r.reason };
-    }
-    return undefined;
   }
 }
 

@@ -13,17 +13,25 @@ import { pushImages } from "../images/push.ts";
 import { runHook, type HookOptions } from "../images/hook.ts";
 import { inCluster, SA_DIR } from "../images/kube.ts";
 import { parseDuration } from "../units.ts";
+import { chartFlag, gatherListed, printListing, type ChartArgs } from "../images/chart/cli.ts";
+import { mirrorConfig, mirrorFlag, refsFromExport, type MirrorArgs } from "../images/mirror-config.ts";
 
 export const IMAGES_HELP = `Usage: download-package images COMMAND [options]
 
-  list    --values FILE... [--manifests FILE...] [--image REF...] [--json]
-          every image a chart uses (values and rendered manifests), normalized, de-duplicated,
-          with where each was found
+  list    --chart PATH [-f FILE...] [--set K=V...] [--set-string K=V...] [--set-json K=JSON...]
+          [--release-name NAME] [--namespace NS] [--kube-version 1.30] [--api-versions G/V...]
+          [--render auto|helm|builtin] [--all] [--json]
+          every image the chart's install pulls: rendered with helm template (helm on PATH) or
+          the built-in engine, read from the manifests, each with where it came from; --all adds
+          disabled subcharts' and helm test images, marked. Warnings go to stderr.
+          Without --chart: --values FILE... [--manifests FILE...] [--image REF...] (values scanned
+          for image-like keys, a guess; rendered manifests read as above)
   export  --out DIR (same inputs as list) [--mirrors "R1 R2"] [--platform linux/amd64] [--use-local]
           pull each (from each mirror in order, as build.sh does, BASE_IMAGE_MIRRORS; then the image's
-          own registry), save DIR/<name>_<tag>.tar.gz, check the archive holds the pulled image, record
-          its image ID and digest in index.json, every file in SHA256SUMS; valid files are skipped.
-          --use-local: ship the local image when no source answers (never by default)
+          own registry), copy the registry's own manifest and blobs (skopeo --preserve-digests) to
+          DIR/<name>_<tag>.tar.gz (OCI layout + docker manifest.json), check it holds the pulled image,
+          record its image ID and digests in index.json, every file in SHA256SUMS; valid files are
+          skipped. --use-local: ship the local image when no source answers (never by default)
   import  --from DIR [--runtime auto|containerd|docker] [--address SOCKET] [--namespace k8s.io]
           [--ctr PATH] [--platform linux/amd64] [--policy continue|fail]
           verify each file (SHA256SUMS, index.json, the image ID inside the archive), skip images the
@@ -33,12 +41,18 @@ export const IMAGES_HELP = `Usage: download-package images COMMAND [options]
           /run/containerd/containerd.sock, /run/k3s/containerd/containerd.sock, then /var/run/docker.sock
   push    --from DIR --registry HOST[:PORT][/PATH]
           (REGISTRY_USERNAME with REGISTRY_PASSWORD_FILE or REGISTRY_PASSWORD, or an existing docker login)
-          verify, load, tag and push every image into a private registry; prints digests
+          verify and copy every image into a private registry with its original manifest (skopeo
+          --preserve-digests): the same digests, so pinned references resolve there; prints digests
   hook    --pod-template FILE --name-prefix NAME --run-id ID [--timeout 25m] [--pod-namespace NS]
           [--api URL --token-file FILE --ca-file FILE (default: the Pod's service account)]
           the Helm hook's controller: list the nodes now, select the Ready, schedulable ones that
           match the template's nodeSelector and tolerate their taints, create one importer Pod bound
           to each by name, wait, print a table; fails naming every node that did not get the images
+  mirror-config --registry HOST[:PORT][/PATH] [--layout flat|by-registry] [--registry-map SRC=DEST...]
+          [--format containerd|k3s] [--plain-http] (--from DIR | the inputs of list)
+          the node configuration (containerd hosts.toml, k3s/RKE2 registries.yaml) that makes the
+          cluster pull each image from the registry; flat (default) drops the source registry from
+          the path, by-registry keeps it; two images landing on the same target are an error
 
 Exit codes: 0 ok, 2 usage (bad flag, unreadable input or password file, YAML error),
 6 local I/O (--out not writable), 7 some images failed (the table says which and why; import only
@@ -46,7 +60,7 @@ with --policy fail; hook: a node did not get the images), 8 the container runtim
 (hook) the Kubernetes API cannot be reached or used,
 130/143 stopped by SIGINT/SIGTERM.`;
 
-interface Args {
+interface Args extends ChartArgs, MirrorArgs {
   cmd: string;
   values: string[];
   manifests: string[];
@@ -104,12 +118,16 @@ function hookOptions(h: Record<string, string>, env: NodeJS.ProcessEnv): HookOpt
 function parseArgs(argv: string[], env: NodeJS.ProcessEnv): Args | "help" {
   const [cmd, ...rest] = argv;
   if (!cmd || cmd === "--help" || cmd === "-h") return "help";
-  if (!["list", "export", "import", "push", "hook"].includes(cmd)) throw new UsageError(`unknown images command ${JSON.stringify(cmd)}`, "use list, export, import, push or hook (download-package images --help)");
+  if (!["list", "export", "import", "push", "hook", "mirror-config"].includes(cmd)) throw new UsageError(`unknown images command ${JSON.stringify(cmd)}`, "use list, export, import, push, hook or mirror-config (download-package images --help)");
   const arch = process.arch === "x64" ? "amd64" : process.arch;
   const a: Args = {
     cmd, values: [], manifests: [], images: [], json: false, mirrors: (env.BASE_IMAGE_MIRRORS ?? "").split(/[\s,]+/).filter(Boolean),
     platform: `linux/${arch}`, runtime: "auto", namespace: "k8s.io", ctr: "ctr", policy: "continue", pullTimeout: pullTimeout(env), useLocal: false, hook: {},
+    charts: [], set: [], setString: [], setJson: [], apiVersions: [], render: "auto", all: false,
+    layout: "flat", registryMap: [], format: "containerd", plainHttp: false,
   };
+  // --namespace is the release's namespace where a chart is rendered, containerd's for import.
+  const chartInput = cmd === "list" || cmd === "export" || cmd === "mirror-config";
   const one: Record<string, (v: string) => void> = {
     "--values": (v) => a.values.push(v), "-f": (v) => a.values.push(v), "--manifests": (v) => a.manifests.push(v), "--image": (v) => a.images.push(v),
     "--out": (v) => (a.out = v), "--from": (v) => (a.from = v), "--mirrors": (v) => (a.mirrors = v.split(/[\s,]+/).filter(Boolean)),
@@ -122,9 +140,11 @@ function parseArgs(argv: string[], env: NodeJS.ProcessEnv): Args | "help" {
     if (arg === "--help" || arg === "-h") return "help";
     if (arg === "--json") { a.json = true; continue; }
     if (arg === "--use-local") { a.useLocal = true; continue; }
+    if (chartInput && arg === "--all") { a.all = true; continue; }
+    if (cmd === "mirror-config" && arg === "--plain-http") { a.plainHttp = true; continue; }
     const eq = arg.indexOf("=");
     const name = arg.startsWith("--") && eq > 0 ? arg.slice(0, eq) : arg;
-    const set = one[name];
+    const set = (chartInput && chartFlag(a, name)) || (cmd === "mirror-config" && mirrorFlag(a, name)) || one[name];
     if (!set) throw new UsageError(`unknown flag ${arg} for images ${cmd}`, "run download-package images --help");
     const v = eq > 0 && arg.startsWith("--") ? arg.slice(eq + 1) : rest[++i];
     if (v === undefined) throw new UsageError(`${name} needs a value`);
@@ -175,11 +195,6 @@ export function collect(a: Pick<Args, "values" | "manifests" | "images">): Liste
   return dedupe(found);
 }
 
-function table(rows: string[][]): string {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join("  ")).join("\n") + "\n";
-}
-
 export async function runImages(argv: string[], env: NodeJS.ProcessEnv, out: (s: string) => void, log: (s: string) => void, signal: AbortSignal = new AbortController().signal): Promise<number> {
   const a = parseArgs(argv, env);
   if (a === "help") {
@@ -187,15 +202,15 @@ export async function runImages(argv: string[], env: NodeJS.ProcessEnv, out: (s:
     return ExitCode.ok;
   }
   switch (a.cmd) {
-    case "list": {
-      const listed = collect(a);
-      if (a.json) out(JSON.stringify(listed, null, 2) + "\n");
-      else out(table([["IMAGE", "FOUND IN"], ...listed.map((l) => [l.ref, l.sources.map((s) => `${s.file}:${s.path}`).join(", ")])]));
+    case "list":
+      printListing(await gatherListed(a, collect, env, log), a.json, out);
       return ExitCode.ok;
-    }
+    case "mirror-config":
+      mirrorConfig(a, a.from ? refsFromExport(a.from) : (await gatherListed(a, collect, env, log)).map((l) => l.ref), out);
+      return ExitCode.ok;
     case "export": {
       if (!a.out) throw new UsageError("images export needs --out DIR");
-      const refs = collect(a).map((l) => l.ref);
+      const refs = (await gatherListed(a, collect, env, log)).map((l) => l.ref);
       if (refs.length === 0) throw new UsageError("no images found", "give --values, --manifests or --image");
       return exportImages({ out: a.out, refs, mirrors: a.mirrors, platform: a.platform, pullTimeoutMs: a.pullTimeout, useLocal: a.useLocal }, { out, log, signal });
     }

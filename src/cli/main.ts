@@ -9,6 +9,7 @@ import { redactText } from "../redact.ts";
 import { runImages } from "./images.ts";
 import { runInject } from "./inject.ts";
 import { runPackage } from "./package.ts";
+import { runWebhook } from "./webhook.ts";
 import { runInstall } from "../run.ts";
 import { packaging, REVISION, VERSION } from "../version.ts";
 
@@ -57,8 +58,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     if (argv[0] === "package") {
       return await runPackage(argv.slice(1), { env, signal: ac.signal, out: (s) => process.stdout.write(s), useLogger: (l) => (log = l) });
     }
+    if (argv[0] === "webhook") return await runWebhook(argv.slice(1), env, (s) => process.stdout.write(s), ac.signal);
     if (argv[0] === "inject") {
-      runInject(argv.slice(1), (s) => process.stdout.write(s), (s) => process.stderr.write(s));
+      // Wait until stdout has taken it all: the exit timer must not cut a large manifest short.
+      await runInject(argv.slice(1), (s) => new Promise<void>((done) => process.stdout.write(s, () => done())), (s) => process.stderr.write(s));
       return ExitCode.ok;
     }
     const action = parseConfig(argv, env);

@@ -8,9 +8,13 @@ import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { spawn } from "node:child_process";
 import { createGzip } from "node:zlib";
-import { AppError, ExitCode, SignalError, UsageError, fromFsError } from "../errors.ts";
+import { AppError, ExitCode, LocalIOError, SignalError, UsageError, fromFsError } from "../errors.ts";
+import { ensureDir } from "../install/tree.ts";
+import { pseudoFsOf } from "../install/pseudo-fs.ts";
 import { inspectArchive } from "./archive.ts";
 import { fileNameFor } from "./filename.ts";
+import { writeLayoutArchive } from "./layout.ts";
+import { dockerInsecurity, requireSkopeo, skopeoCopy } from "./skopeo.ts";
 import { lastLine, run } from "./proc.ts";
 import { normalizeRef } from "./refs.ts";
 import { count, errorText, rowsTable, type Row } from "./report.ts";
@@ -59,6 +63,8 @@ interface Pulled {
   name: string;
   digest?: string;
   from: string;
+  /** The registry image by digest (what skopeo copies); absent for a local image (--use-local). */
+  registryRef?: string;
 }
 
 /** Pull REF from the first source that has it; returns the registry's manifest digest. */
@@ -74,14 +80,15 @@ async function pull(ref: string, o: ExportOptions, io: Io): Promise<Pulled> {
     const got = await inspect(s.ref, io.signal);
     const digest = ref.includes("@") ? ref.split("@")[1] : got?.RepoDigests?.find((d) => normalizeRef(repoOf(d)) === normalizeRef(repoOf(s.ref)))?.split("@")[1];
     // A digest reference cannot be re-tagged: it is saved under the source's digest reference.
-    if (ref.includes("@")) return { name: s.ref, digest, from: s.label };
+    const registryRef = digest ? `${repoOf(s.ref)}@${digest}` : s.ref;
+    if (ref.includes("@")) return { name: s.ref, digest, from: s.label, registryRef };
     if (s.ref !== normalizeRef(ref)) {
       // A failed tag would leave the old local image under REF: that must never be saved.
       const tag = await run("docker", ["tag", s.ref, ref], { signal: io.signal });
       if (tag.status !== 0) throw new Error(`docker tag ${s.ref} ${ref} failed: ${lastLine(tag.stderr)}`);
       await run("docker", ["rmi", s.ref], { signal: io.signal });
     }
-    return { name: ref, digest, from: s.label };
+    return { name: ref, digest, from: s.label, registryRef };
   }
   throw new Error(errors.join("; "));
 }
@@ -110,6 +117,26 @@ async function save(ref: string, file: string, signal: AbortSignal): Promise<voi
   }
 }
 
+/**
+ * The registry's own image (manifest and blobs byte for byte, every platform of a pinned index)
+ * through skopeo into a layout next to FILE, then FILE. Returns the manifest digest it carries.
+ */
+async function saveLayout(src: string, file: string, ref: string, o: ExportOptions, ctx: Ctx, signal: AbortSignal): Promise<string> {
+  const dir = `${file}.layout.tmp`;
+  fs.rmSync(dir, { recursive: true, force: true });
+  try {
+    await skopeoCopy({ src: `docker://${src}`, dest: `dir:${dir}`, all: ref.includes("@"), platform: o.platform, srcInsecure: ctx.insecure(src.split("/")[0]), env: process.env, signal });
+    return await writeLayoutArchive(dir, file, ref, o.platform, signal);
+  } catch (e) {
+    if (signal.aborted) throw signal.reason;
+    // skopeo's own "no space left on device" is the same local I/O failure as ours.
+    const code = (e as NodeJS.ErrnoException).code ?? (/no space left on device/i.test(String(e)) ? "ENOSPC" : undefined);
+    throw code ? fromFsError(Object.assign(e as Error, { code }), `writing ${path.basename(file)}`) : e;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** Two references that would share a file: both refused, each naming the other. */
 function collisions(refs: string[], index: Map<string, IndexEntry>): Map<string, string> {
   const owner = new Map<string, string>();
@@ -126,9 +153,21 @@ function collisions(refs: string[], index: Map<string, IndexEntry>): Map<string,
   return clash;
 }
 
+/** --out made (never on /proc, /sys…: mkdir -p loops there) and cleared of a killed run's leftovers. */
+function prepareOut(out: string) {
+  const pseudo = pseudoFsOf(out);
+  if (pseudo) throw new LocalIOError(`--out ${out} is on a ${pseudo} pseudo filesystem`, "export into a directory on a real disk");
+  try {
+    ensureDir(out);
+    removeLeftovers(out);
+  } catch (e) {
+    throw fromFsError(e, `--out ${out}`);
+  }
+}
+
 /** Leftovers of a run that was killed: partial archives and half-written lists. */
 function removeLeftovers(dir: string) {
-  for (const f of fs.readdirSync(dir)) if (/\.tmp$/.test(f)) fs.rmSync(path.join(dir, f), { force: true });
+  for (const f of fs.readdirSync(dir)) if (/\.tmp$/.test(f)) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
 }
 
 interface State {
@@ -136,7 +175,12 @@ interface State {
   index: Map<string, IndexEntry>;
 }
 
-async function exportOne(ref: string, o: ExportOptions, st: State, io: Io): Promise<Row> {
+/** What the run learnt once: which registries the local Docker reaches without TLS. */
+interface Ctx {
+  insecure: (hostPort: string) => boolean;
+}
+
+async function exportOne(ref: string, o: ExportOptions, st: State, ctx: Ctx, io: Io): Promise<Row> {
   const fileName = fileNameFor(ref);
   const file = path.join(o.out, fileName);
   const row: Row = { image: ref, file: fileName, result: "failed", detail: "" };
@@ -159,13 +203,15 @@ async function exportOne(ref: string, o: ExportOptions, st: State, io: Io): Prom
   const got = await inspect(source.name, io.signal);
   if (!got) return { ...row, detail: "pulled, but docker does not show the image" };
   if (`${got.Os}/${got.Architecture}` !== o.platform) return { ...row, detail: `the image is ${got.Os}/${got.Architecture}, not ${o.platform}` };
-  await save(source.name, file, io.signal);
+  const manifest = source.registryRef ? await saveLayout(source.registryRef, file, ref, o, ctx, io.signal) : await save(source.name, file, io.signal).then(() => undefined);
   const held = await inspectArchive(file, io.signal);
-  if (held.id !== got.Id) {
+  const pinned = ref.includes("@") ? ref.split("@")[1] : undefined;
+  const wrong = held.id !== got.Id ? `the saved archive holds ${held.id}, not the pulled ${got.Id}` : pinned && manifest && manifest !== pinned ? `the registry's manifest is ${manifest}, not the pinned ${pinned}` : "";
+  if (wrong) {
     fs.rmSync(file, { force: true });
-    return { ...row, detail: `the saved archive holds ${held.id}, not the pulled ${got.Id}` };
+    return { ...row, detail: wrong };
   }
-  const entry: IndexEntry = { ref, file: fileName, size: fs.statSync(file).size, id: got.Id, digest: source.digest, platform: o.platform };
+  const entry: IndexEntry = { ref, file: fileName, size: fs.statSync(file).size, id: got.Id, digest: source.digest, manifest, platform: o.platform };
   st.sums.set(fileName, await sha256File(file, io.signal));
   st.index.set(ref, entry);
   writeIndex(o.out, [...st.index.values()]);
@@ -186,14 +232,11 @@ function readState(dir: string): State {
 }
 
 export async function exportImages(o: ExportOptions, io: Io): Promise<number> {
+  prepareOut(o.out);
   const ping = await run("docker", ["version", "--format", "{{.Server.Version}}"], { signal: io.signal });
   if (ping.status !== 0) throw new RuntimeUnreachable(`Docker does not answer: ${lastLine(ping.stderr) || `exit ${ping.status}`}`, "export needs a running Docker engine (docker info)");
-  try {
-    fs.mkdirSync(o.out, { recursive: true });
-    removeLeftovers(o.out);
-  } catch (e) {
-    throw fromFsError(e, `--out ${o.out}`);
-  }
+  await requireSkopeo("export copies each image with the registry's own manifest", io.signal);
+  const ctx: Ctx = { insecure: await dockerInsecurity(io.signal) };
   const st = readState(o.out);
   const clash = collisions(o.refs, st.index);
   const rows: Row[] = [];
@@ -206,7 +249,7 @@ export async function exportImages(o: ExportOptions, io: Io): Promise<number> {
         continue;
       }
       try {
-        rows.push(await exportOne(ref, o, st, io));
+        rows.push(await exportOne(ref, o, st, ctx, io));
       } catch (e) {
         if (io.signal.aborted) break;
         rows.push({ image: ref, file: fileNameFor(ref), result: "failed", detail: errorText(e) });

@@ -1,6 +1,9 @@
-// `images push`: every verified file loaded into the local Docker, tagged for the private
-// registry, pushed, and the target tag removed again. The password reaches docker only on
-// stdin, in a throw-away Docker config.
+// `images push`: every verified file into the private registry. A file export wrote (an OCI
+// layout with the registry's own manifest) goes up through skopeo --preserve-digests: the
+// registry then holds the very same manifest, so a digest-pinned reference resolves there. A
+// `docker save` file (--use-local) is loaded into the local Docker, tagged, pushed, and the
+// target tag removed again. The password reaches skopeo in an authfile (0600, in a private
+// directory removed after) and docker only on stdin, in a throw-away Docker config.
 
 import fs from "node:fs";
 import os from "node:os";
@@ -11,6 +14,7 @@ import type { Io } from "./import.ts";
 import { lastLine, run } from "./proc.ts";
 import { count, errorText, rowsTable, type Row } from "./report.ts";
 import { RuntimeUnreachable } from "./runtime.ts";
+import { dockerInsecurity, requireSkopeo, skopeoCopy, writeAuthfile } from "./skopeo.ts";
 import { FileProblem, readRegular } from "./store.ts";
 import { readDirectory, verifyFile, type Candidate } from "./verify.ts";
 
@@ -31,6 +35,12 @@ export function registryPassword(env: NodeJS.ProcessEnv): string | undefined {
   }
 }
 
+/** skopeo reads ~/.docker/config.json by itself, not $DOCKER_CONFIG: name it when it is set. */
+function existingDockerConfig(env: NodeJS.ProcessEnv): string | undefined {
+  const file = env.DOCKER_CONFIG ? path.join(env.DOCKER_CONFIG, "config.json") : undefined;
+  return file && fs.existsSync(file) ? file : undefined;
+}
+
 /** REGISTRY/<path>:<tag>; a digest-only reference gets the tag sha256-<hex> (a registry needs a tag to push). */
 export function targetFor(registry: string, ref: string): string {
   const p = pathInRegistry(ref);
@@ -39,11 +49,33 @@ export function targetFor(registry: string, ref: string): string {
   return `${registry.replace(/\/$/, "")}/${nameTag}${hasTag ? "" : `:${digest.replace(":", "-")}`}`;
 }
 
-async function pushOne(dir: string, c: Candidate, sums: Map<string, string>, o: PushOptions, env: NodeJS.ProcessEnv, signal: AbortSignal): Promise<Row> {
+/** What every push of the run shares: the environment for docker and skopeo, and their private files. */
+interface Ctx {
+  env: NodeJS.ProcessEnv;
+  /** Private (0700) directory of this run: Docker config, authfile, digest file. */
+  tmp: string;
+  authfile?: string;
+  insecure: (hostPort: string) => boolean;
+}
+
+/** The exported OCI layout, manifest and blobs byte for byte: the registry must then hold the exported digest. */
+async function pushLayout(file: string, manifest: string, ref: string, target: string, ctx: Ctx, signal: AbortSignal): Promise<Pick<Row, "result" | "detail">> {
+  const digestfile = path.join(ctx.tmp, "digest");
+  fs.rmSync(digestfile, { force: true });
+  await skopeoCopy({ src: `oci-archive:${file}`, dest: `docker://${target}`, all: true, destInsecure: ctx.insecure(target.split("/")[0]), authfile: ctx.authfile, digestfile, env: ctx.env, signal });
+  const digest = fs.readFileSync(digestfile, "utf8").trim();
+  if (digest !== manifest) return { result: "failed", detail: `the registry stored manifest ${digest}, not the exported ${manifest}` };
+  const pinned = ref.includes("@") ? `, the pinned digest: ${target.replace(/:[^:/]*$/, "")}@${digest} resolves` : ", the registry's own manifest";
+  return { result: "pushed", detail: `${digest}${pinned}` };
+}
+
+async function pushOne(dir: string, c: Candidate, sums: Map<string, string>, o: PushOptions, ctx: Ctx, signal: AbortSignal): Promise<Row> {
   const row: Row = { image: c.entry?.ref ?? "(unknown)", file: c.entry ? targetFor(o.registry, c.entry.ref) : c.file, result: "failed", detail: "" };
   const problem = await verifyFile(dir, c, sums, signal);
   if (problem || !c.entry) return { ...row, detail: `${c.file}: ${problem}` };
   const target = row.file;
+  if (c.entry.manifest) return { ...row, ...(await pushLayout(path.join(dir, c.file), c.entry.manifest, c.entry.ref, target, ctx, signal)) };
+  const env = ctx.env;
   const load = await run("docker", ["load", "-q", "-i", path.join(dir, c.file)], { env, signal });
   if (load.status !== 0) return { ...row, detail: `docker load failed: ${lastLine(load.stderr)}` };
   const tag = await run("docker", ["tag", c.entry.id, target], { env, signal });
@@ -66,23 +98,26 @@ export async function pushImages(o: PushOptions, env: NodeJS.ProcessEnv, io: Io)
   const ping = await run("docker", ["version", "--format", "{{.Server.Version}}"], { signal: io.signal });
   if (ping.status !== 0) throw new RuntimeUnreachable(`Docker does not answer: ${lastLine(ping.stderr) || `exit ${ping.status}`}`, "push needs a running Docker engine (docker info)");
   const d = await readDirectory(o.from, io.signal);
-  let dockerEnv: NodeJS.ProcessEnv = { ...env };
+  if (d.candidates.some((c) => c.entry?.manifest)) await requireSkopeo("push copies each exported image with its registry manifest", io.signal);
+  const dockerEnv: NodeJS.ProcessEnv = { ...env };
   delete dockerEnv.REGISTRY_PASSWORD;
-  let tmpConfig: string | undefined;
+  const insecure = await dockerInsecurity(io.signal);
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "dp-push-"));
+  const ctx: Ctx = { env: dockerEnv, tmp, authfile: existingDockerConfig(env), insecure };
   const rows: Row[] = [...d.problems];
   try {
     if (env.REGISTRY_USERNAME && password) {
-      tmpConfig = fs.mkdtempSync(path.join(os.tmpdir(), "dp-docker-config-"));
-      dockerEnv = { ...dockerEnv, DOCKER_CONFIG: tmpConfig };
       const host = o.registry.split("/")[0];
-      const login = await run("docker", ["login", "--username", env.REGISTRY_USERNAME, "--password-stdin", host], { input: password, env: dockerEnv, signal: io.signal });
+      ctx.env = { ...dockerEnv, DOCKER_CONFIG: tmp };
+      ctx.authfile = writeAuthfile(tmp, host, env.REGISTRY_USERNAME, password);
+      const login = await run("docker", ["login", "--username", env.REGISTRY_USERNAME, "--password-stdin", host], { input: password, env: ctx.env, signal: io.signal });
       if (login.status !== 0) throw new AppError(ExitCode.partial, `docker login to ${host} as ${env.REGISTRY_USERNAME} failed: ${lastLine(login.stderr)}`, "check REGISTRY_USERNAME and the password");
     }
     try {
       for (const c of d.candidates) {
         if (io.signal.aborted) break;
         try {
-          rows.push(await pushOne(o.from, c, d.sums, o, dockerEnv, io.signal));
+          rows.push(await pushOne(o.from, c, d.sums, o, ctx, io.signal));
         } catch (e) {
           if (io.signal.aborted) break;
           rows.push({ image: c.entry?.ref ?? "(unknown)", file: c.file, result: "failed", detail: errorText(e) });
@@ -92,7 +127,7 @@ export async function pushImages(o: PushOptions, env: NodeJS.ProcessEnv, io: Io)
       io.out(rowsTable(rows, "PUSHED AS"));
     }
   } finally {
-    if (tmpConfig) fs.rmSync(tmpConfig, { recursive: true, force: true });
+    fs.rmSync(tmp, { recursive: true, force: true });
   }
   if (io.signal.aborted) throw io.signal.reason instanceof SignalError ? io.signal.reason : new SignalError("SIGTERM");
   const failed = count(rows, "failed");

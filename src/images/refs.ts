@@ -103,3 +103,45 @@ export function dedupe(found: Found[]): Listed[] {
   }
   return [...map.values()].sort((a, b) => a.ref.localeCompare(b.ref));
 }
+
+/** An image reference split as the container runtime reads it. */
+export interface ImageRef {
+  registry: string;
+  repository: string;
+  tag?: string;
+  digest?: string;
+}
+
+// The distribution reference grammar (github.com/distribution/reference), anchored.
+const COMPONENT = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
+const DOMAIN = "(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\\[[0-9a-fA-F:]+\\])(?::[0-9]+)?";
+const STRICT = new RegExp(`^(?:(${DOMAIN})/)?(${COMPONENT}(?:/${COMPONENT})*)(?::([\\w][\\w.-]{0,127}))?(?:@([a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}))?$`);
+
+/**
+ * Strict parse of what a Pod's `image:` may hold; undefined for anything else (`false`, `IfNotPresent`,
+ * `nginx:` with an empty tag, a URL). The first component is a registry only when it has a dot, a
+ * port or is localhost, as Docker decides.
+ */
+export function parseImageRef(input: string): ImageRef | undefined {
+  const s = input.trim();
+  if (!s || s.length > 512 || /^(true|false|null|none|yes|no)$/i.test(s)) return undefined;
+  const m = STRICT.exec(s);
+  if (!m) return undefined;
+  let [, domain, path, tag, digest] = m;
+  if (domain && !(domain.includes(".") || domain.includes(":") || domain === "localhost" || domain !== domain.toLowerCase())) {
+    path = `${domain}/${path}`;
+    domain = "";
+  }
+  if (domain && !/^[a-z0-9]/.test(path)) return undefined;
+  let registry = domain || "docker.io";
+  if (registry === "index.docker.io" || registry === "registry-1.docker.io") registry = "docker.io";
+  if (!STRICT.test(path) || path !== path.toLowerCase()) return undefined;
+  if (registry === "docker.io" && !path.includes("/")) path = `library/${path}`;
+  return { registry, repository: path, tag: tag || undefined, digest: digest || undefined };
+}
+
+/** registry/repository[:tag][@digest]; `:latest` only when asked (neither tag nor digest). */
+export function formatImageRef(r: ImageRef, latestWhenBare = true): string {
+  const tag = r.tag ?? (r.digest || !latestWhenBare ? "" : "latest");
+  return `${r.registry}/${r.repository}${tag ? `:${tag}` : ""}${r.digest ? `@${r.digest}` : ""}`;
+}

@@ -85,6 +85,11 @@ export function containerd(o: CtrOpts): Runtime {
     return JSON.parse(r.stdout) as { mediaType?: string; manifests?: { digest: string; platform?: { os: string; architecture: string } }[]; config?: { digest: string } };
   };
   const [os, arch] = o.platform.split("/");
+  const targetOf = async (ref: string) => {
+    const r = await ctr(["images", "ls"]);
+    if (r.status !== 0) throw new Error(`ctr images ls failed: ${lastLine(r.stderr)}`);
+    return r.stdout.split("\n").slice(1).map((l) => l.trim().split(/\s+/)).find((f) => f[0] === ref)?.[2];
+  };
   return {
     name: `containerd (${o.address}, namespace ${o.namespace})`,
     async ping() {
@@ -93,12 +98,11 @@ export function containerd(o: CtrOpts): Runtime {
       if (r.status !== 0 || !/Server:/.test(r.stdout)) throw new RuntimeUnreachable(`containerd at ${o.address} does not answer: ${lastLine(r.stderr) || `ctr exit ${r.status}`}`, "mount the runtime's socket and pass --address (the chart does)");
     },
     async idOf(ref) {
-      const r = await ctr(["images", "ls"]);
-      if (r.status !== 0) throw new Error(`ctr images ls failed: ${lastLine(r.stderr)}`);
-      const line = r.stdout.split("\n").slice(1).map((l) => l.trim().split(/\s+/)).find((f) => f[0] === ref);
-      if (!line) return undefined;
-      let doc = await content(line[2]);
-      if (doc.manifests) {
+      const target = await targetOf(ref);
+      if (!target) return undefined;
+      let doc = await content(target);
+      // An import's own index may wrap the registry's index: two levels at most.
+      for (let depth = 0; doc.manifests && depth < 2; depth++) {
         const m = doc.manifests.find((x) => x.platform?.os === os && x.platform?.architecture === arch) ?? (doc.manifests.length === 1 ? doc.manifests[0] : undefined);
         if (!m) return undefined;
         doc = await content(m.digest);
@@ -113,6 +117,11 @@ export function containerd(o: CtrOpts): Runtime {
       const r = await ctr(["images", "import", "--index-name", tmp, "-"], input);
       try {
         if (r.status !== 0) throw new Error(`ctr import failed: ${lastLine(r.stderr) || `exit ${r.status}`}`);
+        // An OCI layout names REF itself (io.containerd.image.name), pointing at the registry's own
+        // manifest: keep that. Otherwise (a docker save archive) REF takes the import's index.
+        const named = await targetOf(ref);
+        const wrapped = ((await content((await targetOf(tmp)) ?? "")).manifests ?? []).map((m) => m.digest);
+        if (named && wrapped.includes(named)) return;
         const t = await ctr(["images", "tag", "--force", tmp, ref]);
         if (t.status !== 0) throw new Error(`ctr images tag ${ref} failed: ${lastLine(t.stderr)}`);
       } finally {

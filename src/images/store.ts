@@ -15,6 +15,9 @@ export interface IndexEntry {
   id: string;
   /** The registry's manifest digest for this reference, when the registry gave one. */
   digest?: string;
+  /** The digest of the registry manifest the archive carries (an OCI layout): what push puts into a
+   * registry and what containerd names. Absent for a `docker save` archive (--use-local). */
+  manifest?: string;
   platform: string;
 }
 
@@ -97,7 +100,7 @@ export function parseIndex(text: string): IndexEntry[] {
     if (!o || typeof o !== "object" || typeof o.ref !== "string" || typeof o.file !== "string" || typeof o.id !== "string") {
       throw new FileProblem(`index.json entry ${i} lacks ref, file or id`);
     }
-    return { ref: o.ref, file: o.file, size: Number(o.size ?? 0), id: o.id, digest: typeof o.digest === "string" ? o.digest : undefined, platform: String(o.platform ?? "") };
+    return { ref: o.ref, file: o.file, size: Number(o.size ?? 0), id: o.id, digest: typeof o.digest === "string" ? o.digest : undefined, manifest: typeof o.manifest === "string" ? o.manifest : undefined, platform: String(o.platform ?? "") };
   });
 }
 

@@ -1,6 +1,7 @@
 // The checks every file of an exported directory passes before a runtime or a registry sees it:
 // a regular file, listed in SHA256SUMS with the same hash, described in index.json, and holding
-// exactly the image index.json recorded (its config digest) under no other name.
+// exactly the image index.json recorded (its config digest, and the registry manifest when it
+// carries one, every blob matching its digest) under no other name.
 
 import fs from "node:fs";
 import path from "node:path";
@@ -78,7 +79,8 @@ export async function verifyFile(dir: string, c: Candidate, sums: Map<string, st
   const held = await inspectArchive(full, signal);
   if (held.id !== c.entry.id) return `the archive holds image ${held.id}, index.json says ${c.entry.id}`;
   const ref = normalizeRef(c.entry.ref);
-  const foreign = held.repoTags.map(normalizeRef).filter((t) => t !== ref);
+  const foreign = [...held.repoTags, ...(held.layout?.names ?? [])].map(normalizeRef).filter((t) => t !== ref);
   if (foreign.length) return `the archive would also name ${foreign.join(", ")}: refused`;
+  if (c.entry.manifest && held.layout?.manifest !== c.entry.manifest) return `the archive carries manifest ${held.layout?.manifest ?? "none (not an OCI layout)"}, index.json says ${c.entry.manifest}`;
   return undefined;
 }

@@ -1,5 +1,5 @@
 // The contract every manifest with the init container must meet, checked the same way for
-// the deploy/ examples and for what `inject` writes.
+// the deploy/ examples, for what `inject` writes and for what the webhook patches in.
 
 import assert from "node:assert/strict";
 import { parseAllDocuments } from "yaml";
@@ -42,4 +42,49 @@ export function assertContract(spec: Obj, opts: { image?: string; volume?: strin
     assert.equal(m.mountPath, mountPath);
   }
   return init;
+}
+
+// Schema validation with kubernetes-models: the published OpenAPI schema of each kind.
+const MODELS: Record<string, string> = {
+  Pod: "kubernetes-models/v1/Pod",
+  ReplicationController: "kubernetes-models/v1/ReplicationController",
+  Deployment: "kubernetes-models/apps/v1/Deployment",
+  StatefulSet: "kubernetes-models/apps/v1/StatefulSet",
+  DaemonSet: "kubernetes-models/apps/v1/DaemonSet",
+  ReplicaSet: "kubernetes-models/apps/v1/ReplicaSet",
+  Job: "kubernetes-models/batch/v1/Job",
+  CronJob: "kubernetes-models/batch/v1/CronJob",
+  Namespace: "kubernetes-models/v1/Namespace",
+  ServiceAccount: "kubernetes-models/v1/ServiceAccount",
+  Service: "kubernetes-models/v1/Service",
+  MutatingWebhookConfiguration: "kubernetes-models/admissionregistration.k8s.io/v1/MutatingWebhookConfiguration",
+};
+
+/** Throws (with the schema's words) when `obj` is not valid for the API server. */
+export async function assertSchemaValid(obj: Obj, kind = obj.kind as string): Promise<void> {
+  const mod = MODELS[kind];
+  assert.ok(mod, `a model for ${kind}`);
+  const Model = (await import(mod))[kind];
+  try {
+    new Model(obj).validate();
+  } catch (e) {
+    assert.fail(`${kind}/${obj.metadata?.name} is not valid: ${(e as Error).message}`);
+  }
+}
+
+/** Cross-references the schema cannot check: mounts name volumes, names are unique. */
+export function assertCrossRefs(spec: Obj, claimTemplates: string[] = []) {
+  const volumes = (spec.volumes ?? []).map((v: Obj) => v.name);
+  assert.equal(new Set(volumes).size, volumes.length, `volume names are unique: ${volumes}`);
+  const all = [...(spec.initContainers ?? []), ...spec.containers];
+  const names = all.map((c: Obj) => c.name);
+  assert.equal(new Set(names).size, names.length, `container names are unique: ${names}`);
+  for (const c of all) {
+    const mounts = c.volumeMounts ?? [];
+    for (const m of mounts) assert.ok(volumes.includes(m.name) || claimTemplates.includes(m.name), `${c.name} mounts ${m.name}, which is a volume`);
+    const paths = mounts.map((m: Obj) => m.mountPath);
+    assert.equal(new Set(paths).size, paths.length, `${c.name}: mount paths are unique`);
+  }
+  const secrets = (spec.imagePullSecrets ?? []).map((s: Obj) => s.name);
+  assert.equal(new Set(secrets).size, secrets.length, "imagePullSecrets are unique");
 }

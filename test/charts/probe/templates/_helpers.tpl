@@ -1,0 +1,1 @@
+{{- define "probe.name" -}}{{ .x | upper }}{{- end -}}

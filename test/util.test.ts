@@ -78,6 +78,11 @@ describe("process", () => {
     (t.child.stdio[3] as NodeJS.WritableStream).end("fd3 ");
     assert.deepEqual(await t.exited, { code: 0, timedOut: false });
     assert.equal(out(), "fd3 x\n");
+    const u = startProcess("sh", ["-c", "cat; echo end"], { stdin: "ignore" });
+    const uOut = captureText(u.child.stdout!);
+    assert.equal(u.child.stdin, null);
+    assert.deepEqual(await u.exited, { code: 0, timedOut: false });
+    assert.equal(uOut(), "end\n");
   });
   it("captureText keeps the head and the tail within bounds", async () => {
     const text = captureText(Readable.from(["a".repeat(10), "b".repeat(10), "c".repeat(10)]), { head: 10, tail: 5 });

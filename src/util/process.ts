@@ -7,6 +7,8 @@ import type { Readable } from "node:stream";
 export interface ProcessOptions {
   /** The child's whole environment (default: this process's). */
   env?: NodeJS.ProcessEnv;
+  /** "ignore": the child's stdin is /dev/null (default: a pipe). */
+  stdin?: "pipe" | "ignore";
   /** Pipes beyond stdin/stdout/stderr (fd 3, 4, ...), e.g. to hand over a configuration. */
   extraFds?: number;
   /** Aborted (or aborted already): the child gets `killSignal` and `exited` resolves at once. */
@@ -32,7 +34,7 @@ export interface Started {
 }
 
 export function startProcess(program: string, args: string[], opts: ProcessOptions = {}): Started {
-  const stdio: "pipe"[] = Array<"pipe">(3 + (opts.extraFds ?? 0)).fill("pipe");
+  const stdio: ("pipe" | "ignore")[] = [opts.stdin ?? "pipe", ...Array<"pipe">(2 + (opts.extraFds ?? 0)).fill("pipe")];
   const child = spawn(program, args, { stdio, env: opts.env ?? process.env });
   const kill = (sig: NodeJS.Signals) => {
     try {

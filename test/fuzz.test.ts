@@ -128,7 +128,7 @@ async function extract(staging: string, c: Case): Promise<unknown> {
 function gnuExtract(c: Case, out: string): { status: number | null; stderr: string } {
   fs.chownSync(out, 65534, 65534);
   // umask 022: the directories the archive implies get 755 with GNU tar, as with the extractor.
-  const args = ["--reuid", "65534", "--regid", "65534", "--clear-groups", "sh", "-c", 'umask 022 && exec tar "$@"', "sh", "-x", "-f", "-", "-C", out, "--same-permissions"];
+  const args = ["--reuid", "65534", "--regid", "65534", "--clear-groups", "sh", "-c", 'umask 022 && exec tar "$@"', "sh", "-x", "-f", "-", "-C", out, "--same-permissions", "--delay-directory-restore"];
   const r = spawnSync("setpriv", args, { input: c.tarBytes, encoding: "buffer", maxBuffer: 1 << 26 });
   return { status: r.status, stderr: r.stderr.toString() };
 }

@@ -230,17 +230,21 @@ describe("headers that GNU tar reads differently are refused (found by test/fuzz
     it(`a numeric field GNU tar would not read as octal (${field} ${JSON.stringify(value)})`, () =>
       expectBodyRefused(patched({ name: "odd.txt", content: "x" }, (h) => h.fill(0, off, off + len).write(value, off, "latin1")), new RegExp(`corrupt tar archive: header field ${field} is "${value.replace("+", "\\+")}", not an octal number`)));
   }
-  it("a malformed PAX record (node-tar drops it, GNU tar stops)", () => refusedTar([{ name: "x", pax: { path: "renamed.txt", mtime: "soon" }, content: "x" }], /"renamed.txt": has a PAX header GNU tar would read differently: PAX record mtime="soon" is not a valid number/));
+  it("a malformed PAX record (node-tar drops it, GNU tar stops)", () => expectBodyRefused(Buffer.concat([tar([{ name: "before.txt", content: "b" }], { endBlocks: 0 }), tar([{ name: "x", pax: { path: "renamed.txt", mtime: "soon" }, content: "x" }])]), /corrupt tar archive: a PAX header after entry "before.txt" that GNU tar would read differently: PAX record mtime="soon" is not a valid number/));
   it("a global PAX header naming every later entry (GNU tar applies it, node-tar does not)", () =>
-    expectBodyRefused(Buffer.concat([header({ name: "g", type: "g", content: "30 path=.download-package/x\n" }), padded(Buffer.from("30 path=.download-package/x\n")), tar([{ name: "a.txt", content: "a" }])]), /"a.txt": has a PAX header GNU tar would read differently: a global PAX header sets path/));
+    expectBodyRefused(Buffer.concat([header({ name: "g", type: "g", content: "30 path=.download-package/x\n" }), padded(Buffer.from("30 path=.download-package/x\n")), tar([{ name: "a.txt", content: "a" }])]), /corrupt tar archive: a PAX header that GNU tar would read differently: a global PAX header sets path/));
   it("a PAX path then a GNU long name for one entry (each reader picks a different one)", () =>
     expectBodyRefused(Buffer.concat([tar([{ name: "x", pax: { path: "pax-name.txt" }, content: "" }], { endBlocks: 0 }).subarray(0, 1024), tar([{ name: "gnu-name.txt", gnuLongName: true, content: "x" }])]), /"gnu-name.txt": has both a PAX path and a GNU long-name record/));
   it("two PAX headers for one entry (node-tar merges them, GNU tar keeps the last)", () =>
-    expectBodyRefused(Buffer.concat([tar([{ name: "x", pax: { path: "first.txt" } }], { endBlocks: 0 }).subarray(0, 1024), tar([{ name: "second.txt", pax: { mtime: "1700000000" }, content: "x" }])]), /"first.txt": has a PAX header GNU tar would read differently: two PAX extended headers for one entry/));
+    expectBodyRefused(Buffer.concat([tar([{ name: "x", pax: { path: "first.txt" } }], { endBlocks: 0 }).subarray(0, 1024), tar([{ name: "second.txt", pax: { mtime: "1700000000" }, content: "x" }])]), /a PAX header that GNU tar would read differently: two PAX extended headers for one entry/));
   it("a GNU long name without its NUL (node-tar stops at the size, GNU tar reads on into the padding)", () => {
     const body = Buffer.from("x/.download-package\0");
     const longName = Buffer.concat([header({ name: "././@LongLink", type: "L", size: 1 }), padded(body)]);
     return expectBodyRefused(Buffer.concat([tar([{ name: "first.txt", content: "1" }], { endBlocks: 0 }), longName, tar([{ name: "short", content: "x" }])]), /a long-name record after entry "first.txt" is not NUL-terminated/);
+  });
+  it("an empty GNU long name or PAX path (node-tar keeps the header's name, GNU tar an empty one)", async () => {
+    await expectBodyRefused(Buffer.concat([tar([{ name: "first.txt", content: "1" }], { endBlocks: 0 }), header({ name: "././@LongLink", type: "L", size: 0 }), tar([{ name: "named", content: "x" }])]), /corrupt tar archive: an empty GNU long-name record \(type 'L'\)/);
+    await refusedTar([{ name: "named", prefix: "pre", pax: { path: "" }, content: "x" }], /a PAX header that GNU tar would read differently: PAX record path is empty/);
   });
   it("a contiguous file named like a directory", () => refusedTar([{ name: "dir/", type: "7", content: "" }], /"dir\/": is a regular file whose name ends with '\/'/));
   it("an old GNU 'N' record", () => expectBodyRefused(patched({ name: "n", type: "N", content: "longname\0" }, () => {}), /corrupt tar archive: type 'N'/));

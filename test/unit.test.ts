@@ -213,6 +213,7 @@ describe("tar headers read as GNU tar reads them", () => {
     assert.match(paxProblem("11 size=-5\n") ?? "", /size="-5" is not a valid number/);
     assert.match(paxProblem("9 =value\n") ?? "", /malformed/);
     assert.match(paxProblem("21 hdrcharset=BINARY\n") ?? "", /hdrcharset=BINARY/);
+    assert.match(paxProblem("8 path=\n") ?? "", /path is empty/);
   });
 });
 

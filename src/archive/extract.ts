@@ -10,7 +10,7 @@ import { AppError, ArchiveError, fromFsError } from "../errors.ts";
 import { ancestors, entryPath } from "./entry-path.ts";
 import { findEscapingSymlink } from "./link-audit.ts";
 import { parentOf, StagingTree } from "./staging-tree.ts";
-import { PAX_LINKPATH, PAX_PATH, STRICT_PROBLEM, strictTar } from "./strict-tar.ts";
+import { PAX_LINKPATH, PAX_PATH, strictTar, TarDisagreement } from "./strict-tar.ts";
 
 strictTar();
 
@@ -142,6 +142,31 @@ export class Extractor {
     throw new ArchiveError(`corrupt tar archive: a zero block${this.lastEntry ? ` after entry ${JSON.stringify(this.lastEntry)}` : ""} is followed by more entries (GNU tar would stop there)`, "the package is damaged or two archives were concatenated; rebuild it");
   }
 
+  /** Feed tar bytes to the parser; false when it wants a 'drain' first. */
+  write(chunk: Buffer): boolean {
+    try {
+      return this.parser.write(chunk);
+    } catch (e) {
+      this.failFromParser(e);
+      return true;
+    }
+  }
+
+  end() {
+    try {
+      this.parser.end();
+    } catch (e) {
+      this.failFromParser(e);
+    }
+  }
+
+  /** A PAX header refused by strict-tar.ts surfaces as an exception out of the parser; anything else is a bug. */
+  private failFromParser(e: unknown) {
+    if (!(e instanceof TarDisagreement)) throw e;
+    const where = this.lastEntry ? ` after entry ${JSON.stringify(this.lastEntry)}` : "";
+    this.fail(new ArchiveError(`corrupt tar archive: a PAX header${where} that GNU tar would read differently: ${e.message}`, "the archive is corrupt or crafted; rebuild it"));
+  }
+
   /** The parser has read the whole end-of-archive marker: what follows is not part of the archive. */
   get ended(): boolean {
     return this.endMarker === "complete";
@@ -164,8 +189,6 @@ export class Extractor {
     if (++this.stats.entries > o.maxEntries) throw new ArchiveError(`archive has more than ${o.maxEntries} entries`, "raise PACKAGE_MAX_ENTRIES if the package is legitimate");
     if (this.sparsePending) this.refuse(entry, "is a GNU sparse file (PAX GNU.sparse records)", TYPE_HINT, "unsupported");
     const ex = (entry.extended ?? {}) as unknown as Record<string, string | undefined>;
-    const strictProblem = ex[STRICT_PROBLEM] ?? (entry.globalExtended as unknown as Record<string, string | undefined> | undefined)?.[STRICT_PROBLEM];
-    if (strictProblem) this.refuse(entry, `has a PAX header GNU tar would read differently: ${strictProblem}`, "the archive is corrupt or crafted; rebuild it");
     // A GNU long-name record after a PAX header: node-tar takes the long name, GNU tar the PAX one.
     if ((ex[PAX_PATH] !== undefined && ex[PAX_PATH] !== entry.path) || (ex[PAX_LINKPATH] !== undefined && ex[PAX_LINKPATH] !== entry.linkpath)) {
       this.refuse(entry, "has both a PAX path and a GNU long-name record (tar readers disagree on which wins)", "the archive is corrupt or crafted; rebuild it");

@@ -157,7 +157,7 @@ export class ArchiveSink extends Writable {
     }
     // Past the end-of-archive marker nothing is read (as GNU tar does); the parser would buffer it all.
     if (this.extractor.ended) return;
-    if (!this.extractor.parser.write(chunk) && this.decoder && !this.failure) {
+    if (!this.extractor.write(chunk) && this.decoder && !this.failure) {
       this.decoder.pause();
       this.extractor.parser.once("drain", () => this.decoder?.resume());
     }
@@ -170,9 +170,9 @@ export class ArchiveSink extends Writable {
       this.tarSniff = undefined;
       if (rest.length === 0) return this.fail(new ArchiveError(`not an archive: ${this.format ? this.format + " data is empty" : "the body is empty"}`, "check that PACKAGE_URL points at the package itself"));
       if (!looksLikeTar(rest)) return this.fail(new ArchiveError(`not an archive: ${this.format === "tar" ? describeNonArchive(rest) : `${this.format} data that is not a tar archive`}`, "check that PACKAGE_URL points at a tar archive"));
-      this.extractor.parser.write(rest);
+      this.extractor.write(rest);
     }
-    this.extractor.parser.end();
+    this.extractor.end();
   }
 
   /** Cheap counters for progress lines (no digest). */

@@ -27,9 +27,12 @@ export function numericFieldProblem(block: Buffer): string | undefined {
 }
 
 /** Type flags node-tar and GNU tar do not read alike. */
-function headerProblem(block: Buffer): string | undefined {
+function headerProblem(block: Buffer, h: Header): string | undefined {
+  const flag = String.fromCharCode(block[156]);
   // 'N': node-tar takes it as a long name for the next entry, GNU tar as an old "names" entry.
-  if (block[156] === 0x4e) return "type 'N' (an old GNU long-name record) is read differently by GNU tar";
+  if (flag === "N") return "type 'N' (an old GNU long-name record) is read differently by GNU tar";
+  // An empty long name: node-tar ignores the record, GNU tar gives the next entry an empty name.
+  if ((flag === "L" || flag === "K") && !h.size) return `an empty GNU long-name record (type '${flag}')`;
   return undefined;
 }
 
@@ -58,17 +61,19 @@ export function paxProblem(text: string): string | undefined {
     const key = record.slice(0, eq);
     const value = record.slice(eq + 1);
     if (value.includes("\n") || value.includes("\0")) return `PAX record ${key} holds a newline or NUL`;
+    if ((key === "path" || key === "linkpath") && value === "") return `PAX record ${key} is empty`;
     if (PAX_VALUE[key] && !PAX_VALUE[key].test(value)) return `PAX record ${key}=${JSON.stringify(value.slice(0, 40))} is not a valid number`;
     if (key === "hdrcharset" && value !== "ISO-IEC 10646 2000 UTF-8") return `PAX record hdrcharset=${value} (only UTF-8 names are supported)`;
   }
   return undefined;
 }
 
-/** The property a refused PAX header leaves on what node-tar builds from it (Pax, Header, ReadEntry). */
-export const STRICT_PROBLEM = "strictTarProblem";
 /** The path and link path a PAX header gave, kept to see whether a GNU long-name record overrode them. */
 export const PAX_PATH = "strictTarPaxPath";
 export const PAX_LINKPATH = "strictTarPaxLinkpath";
+
+/** Thrown out of node-tar's decoding: GNU tar would read this header differently. */
+export class TarDisagreement extends Error {}
 
 type Decode = (this: Header, buf: Buffer, off: number, ...rest: unknown[]) => void;
 type ParsePax = (str: string, ex?: Record<string, unknown>, g?: boolean) => Pax;
@@ -76,7 +81,7 @@ let installed = false;
 
 /**
  * Install the checks once. A header that fails is, for node-tar's Parser, an invalid entry
- * (a 'warn'); a PAX header that fails marks the entries it applies to (see STRICT_PROBLEM).
+ * (a 'warn'); a PAX header that fails throws TarDisagreement out of Parser.write/end.
  */
 export function strictTar() {
   if (installed) return;
@@ -87,20 +92,19 @@ export function strictTar() {
     lenientDecode.call(this, buf, off, ...rest);
     if (this.nullBlock || !this.cksumValid) return; // node-tar reports those itself
     const block = buf.subarray(off ?? 0, (off ?? 0) + 512);
-    const problem = numericFieldProblem(block) ?? headerProblem(block);
-    if (problem) throw new Error(problem);
+    const problem = numericFieldProblem(block) ?? headerProblem(block, this);
+    if (problem) throw new TarDisagreement(problem);
   };
   const paxClass = Pax as unknown as { parse: ParsePax };
   const lenientParse = paxClass.parse;
   paxClass.parse = (str, ex, g) => {
-    const pax = lenientParse(str, ex, g);
     // GNU tar applies a global path, linkpath or size to every entry after it; node-tar ignores the first two.
     const globalProblem = g && /(^|\n)\d+ (path|linkpath|size)=/.test(str) ? "a global PAX header sets path, linkpath or size" : undefined;
     // Two extended headers in a row: node-tar merges them, GNU tar keeps only the last one's records.
     const twiceProblem = !g && ex instanceof Pax ? "two PAX extended headers for one entry" : undefined;
-    const problem = (ex?.[STRICT_PROBLEM] as string | undefined) ?? globalProblem ?? twiceProblem ?? paxProblem(str);
-    Object.assign(pax, { [PAX_PATH]: pax.path, [PAX_LINKPATH]: pax.linkpath });
-    if (problem) Object.assign(pax, { [STRICT_PROBLEM]: problem });
-    return pax;
+    const problem = globalProblem ?? twiceProblem ?? paxProblem(str);
+    if (problem) throw new TarDisagreement(problem);
+    const pax = lenientParse(str, ex, g);
+    return Object.assign(pax, { [PAX_PATH]: pax.path, [PAX_LINKPATH]: pax.linkpath });
   };
 }

@@ -132,7 +132,7 @@ export function mutate(rng: Rng, input: Buffer, outside: string): { bytes: Buffe
   if (!offs.length) return { bytes: Buffer.concat([buf, tar([{ name: randomPath(rng), content: "late" }])]), what: "an entry appended after no header" };
   const at = rng.pick(offs);
   const fix = () => rng.chance(0.9) && setChecksum(buf.subarray(at, at + 512));
-  const kind = rng.int(16);
+  const kind = rng.int(18);
   switch (kind) {
     case 0: {
       const t = rng.pick(TYPE_FLAGS);
@@ -215,6 +215,18 @@ export function mutate(rng: Rng, input: Buffer, outside: string): { bytes: Buffe
     case 14: {
       const link = tar([{ name: rng.chance(0.5) && names.length ? rng.pick(names) : randomPath(rng), type: "2", linkname: hostileTarget(rng, outside, names) }], { endBlocks: 0 });
       return { bytes: Buffer.concat([buf.subarray(0, at), link, buf.subarray(at)]), what: `symlink inserted before ${at}: ${link.subarray(0, 100).toString().replace(/\0.*$/s, "")} -> ${link.subarray(157, 257).toString().replace(/\0.*$/s, "")}` };
+    }
+    case 15: {
+      const prefix = rng.pick(["..", "/abs", "pre", "a/b", outside, "x".repeat(155), ".download-package"]);
+      writeField(buf, at + 345, 155, prefix);
+      fix();
+      return { bytes: buf, what: `prefix ${JSON.stringify(prefix)} at ${at}` };
+    }
+    case 16: {
+      const magic = rng.pick(["ustar  \0", "\0\0\0\0\0\0\0\0", "ustar\x0000", "USTAR\x0000"]);
+      buf.write(magic, at + 257, 8, "latin1");
+      fix();
+      return { bytes: buf, what: `magic ${JSON.stringify(magic)} at ${at}` };
     }
     default: {
       const write = tar([{ name: names.length ? `${rng.pick(names)}/${rng.pick(NAMES)}` : "w", content: "through" }], { endBlocks: 0 });

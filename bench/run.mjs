@@ -5,7 +5,7 @@
 //
 //   node bench/run.mjs [--shapes small,large,modules] [--sizes 256MiB,1GiB] [--formats tar,tar.gz,tar.zst]
 //                      [--dests disk,tmpfs] [--rounds 3] [--memory] [--memory-sizes 256MiB,4GiB]
-//                      [--quick | --full] [--out FILE]
+//                      [--quick | --full] [--inline] [--out FILE]
 //     --shapes   small = files of 16 KiB; large = 4 equal files; modules = a node_modules-like tree
 //                (tens of thousands of files, most under 8 KiB, deep directories)   (default: all three)
 //     --sizes    package sizes (default 256MiB)           --formats  (default tar,tar.gz)
@@ -13,6 +13,8 @@
 //     --rounds   rounds per package (default 3)           --memory   peak RSS at --memory-sizes, per format
 //     --quick    --shapes small,large --sizes 16MiB --rounds 1 (CI)
 //     --full     the whole matrix: --sizes 256MiB,1GiB --dests disk,tmpfs --memory, tar/gz/zst
+//     --inline   also run download-package with DP_SINK=inline (extraction on the main thread,
+//                the previous design) in the same rounds, to measure the worker thread's effect
 //     --out      also write the markdown report to FILE
 //   One figure alone: e.g. `node bench/run.mjs --shapes large --sizes 1GiB --formats tar --dests tmpfs`.
 //   BENCH_DIR (packages, default .bench/), BENCH_DEST (disk destination, default .bench/dest),
@@ -45,6 +47,7 @@ const rounds = Number(flag("--rounds", quick ? "1" : "3"));
 const memory = args.includes("--memory") || full;
 const memorySizes = list("--memory-sizes", "256MiB,4GiB").map(parseSize);
 const outFile = flag("--out", undefined);
+const inline = args.includes("--inline");
 for (const s of shapes) if (!["small", "large", "modules"].includes(s)) throw new Error(`unknown shape ${s}`);
 for (const f of formats) if (!["tar", "tar.gz", "tar.zst"].includes(f)) throw new Error(`unknown format ${f}`);
 for (const d of dests) if (!["disk", "tmpfs"].includes(d)) throw new Error(`unknown destination ${d}`);
@@ -187,6 +190,7 @@ function contenders(file) {
   const z = file.endsWith(".gz") ? "-z" : file.endsWith(".zst") ? "--zstd" : "";
   const list = [
     { name: "download-package", cmd: (d) => [exe, "--url", url, "--dest", d, "--progress-interval", "0"] },
+    ...(inline ? [{ name: "download-package (DP_SINK=inline)", cmd: (d) => ["env", "DP_SINK=inline", exe, "--url", url, "--dest", d, "--progress-interval", "0"] }] : []),
     { name: "curl | tar", cmd: (d) => ["sh", "-c", `curl -sS '${url}' | tar -x ${z} -f - -C '${d}'`] },
   ];
   // busybox tar has no zstd.
@@ -196,10 +200,10 @@ function contenders(file) {
 }
 
 function timed(cmd) {
-  const r = spawnSync("/usr/bin/time", ["-f", "%e %M", ...cmd], { encoding: "utf8", maxBuffer: 1 << 26 });
+  const r = spawnSync("/usr/bin/time", ["-f", "%e %M %U %S", ...cmd], { encoding: "utf8", maxBuffer: 1 << 26 });
   if (r.status !== 0) throw new Error(`${cmd.join(" ")} failed: ${r.stderr.slice(-500)}`);
-  const [wall, rss] = r.stderr.trim().split("\n").pop().split(" ").map(Number);
-  return { wall, rss: rss * 1024 };
+  const [wall, rss, user, sys] = r.stderr.trim().split("\n").pop().split(" ").map(Number);
+  return { wall, rss: rss * 1024, cpu: user + sys };
 }
 
 const destRoots = { disk: process.env.BENCH_DEST || path.join(work, "dest"), tmpfs: "/dev/shm/dp-bench" };
@@ -214,9 +218,10 @@ function freshDest(kind = "disk") {
 
 function runPackage(file, destKind) {
   const cs = contenders(file);
-  const res = Object.fromEntries(cs.map((c) => [c.name, { wall: [], rss: [] }]));
-  const ratios = [];
-  const limits = [];
+  const res = Object.fromEntries(cs.map((c) => [c.name, { wall: [], rss: [], cpu: [] }]));
+  const dps = cs.filter((c) => c.name.startsWith("download-package")).map((c) => c.name);
+  const ratios = Object.fromEntries(dps.map((n) => [n, []]));
+  const limits = Object.fromEntries(dps.map((n) => [n, []]));
   for (let r = 0; r < rounds; r++) {
     const order = cs.map((_, i) => cs[(i + r) % cs.length]); // alternate who goes first
     const round = {};
@@ -224,10 +229,13 @@ function runPackage(file, destKind) {
       const t = timed(c.cmd(freshDest(destKind)));
       res[c.name].wall.push(t.wall);
       res[c.name].rss.push(t.rss);
+      res[c.name].cpu.push(t.cpu);
       round[c.name] = t.wall;
     }
-    ratios.push(round["download-package"] / round["curl | tar"]);
-    limits.push(round["download-package"] / round["local tar -x"]);
+    for (const n of dps) {
+      ratios[n].push(round[n] / round["curl | tar"]);
+      limits[n].push(round[n] / round["local tar -x"]);
+    }
     log(`  ${destKind} ${file} round ${r + 1}: ${Object.entries(round).map(([k, v]) => `${k} ${v.toFixed(2)}s`).join(", ")}`);
   }
   return { res, ratios, limits };
@@ -268,8 +276,8 @@ try {
     out();
     out(`Destination: ${destKind} (${fstype(path.dirname(destRoots[destKind]))}, ${destRoots[destKind]}).`);
     out();
-    out("| package | contender | median wall | vs curl \\| tar (per round) | vs local tar -x | peak RSS |");
-    out("| --- | --- | --- | --- | --- | --- |");
+    out("| package | contender | median wall | vs curl \\| tar (per round) | vs local tar -x | peak RSS | median CPU (user+sys, all processes) |");
+    out("| --- | --- | --- | --- | --- | --- | --- |");
     for (const size of sizes) {
       for (const shape of shapes) {
         for (const format of formats) {
@@ -278,10 +286,10 @@ try {
           const curlMed = median(res["curl | tar"].wall);
           const tarMed = median(res["local tar -x"].wall);
           for (const [name, r] of Object.entries(res)) {
-            const dp = name === "download-package";
-            const ratio = dp ? ratios.map(x).join(", ") : x(median(r.wall) / curlMed);
-            const limit = dp ? limits.map(x).join(", ") : x(median(r.wall) / tarMed);
-            out(`| ${file} (${mib(fs.statSync(path.join(www, file)).size)}) | ${name.replace("|", "\\|")} | ${median(r.wall).toFixed(2)} s | ${ratio} | ${limit} | ${mib(Math.max(...r.rss))} |`);
+            const dp = name in ratios;
+            const ratio = dp ? ratios[name].map(x).join(", ") : x(median(r.wall) / curlMed);
+            const limit = dp ? limits[name].map(x).join(", ") : x(median(r.wall) / tarMed);
+            out(`| ${file} (${mib(fs.statSync(path.join(www, file)).size)}) | ${name.replace("|", "\\|")} | ${median(r.wall).toFixed(2)} s | ${ratio} | ${limit} | ${mib(Math.max(...r.rss))} | ${median(r.cpu).toFixed(2)} s |`);
           }
         }
       }
@@ -296,6 +304,7 @@ try {
   out(`| download-package --version | ${coldStart([exe, "--version"]).toFixed(1)} ms |`);
   if (fs.existsSync(embeddedNode)) out(`| node -e 0 (the Node binary the executable embeds: the floor) | ${coldStart([embeddedNode, "-e", "0"]).toFixed(1)} ms |`);
   if (busybox) out(`| busybox wget --help | ${coldStart(["sh", "-c", `${busybox} wget --help 2>/dev/null; true`]).toFixed(1)} ms |`);
+  if (inline) out(`| download-package, tiny package, DP_SINK=worker | ${coldStart(["env", "DP_SINK=worker", exe, "--url", `${base}/tiny.tar.gz`, "--dest", freshDest(), "--progress-interval", "0"], 11).toFixed(1)} ms |`);
   out(`| download-package, tiny package (1 KiB .tar.gz) | ${coldStart([exe, "--url", `${base}/tiny.tar.gz`, "--dest", freshDest(), "--progress-interval", "0"], 11).toFixed(1)} ms |`);
   if (busybox) out(`| busybox wget \\| tar, same tiny package | ${coldStart(["sh", "-c", `${busybox} wget -qO- ${base}/tiny.tar.gz | ${busybox} tar -xzf - -C ${freshDest()}`], 11).toFixed(1)} ms |`);
   if (memory) {
@@ -308,6 +317,13 @@ try {
         return `${mib(t.rss)} (${t.wall.toFixed(1)} s)`;
       });
       out(`| .${format} | ${cells.join(" | ")} |`);
+      if (inline) {
+        const cellsInline = memorySizes.map((size) => {
+          const t = timed(["env", "DP_SINK=inline", exe, "--url", `${base}/mem-${mib(size).replace(" ", "")}.${format}`, "--dest", freshDest(), "--progress-interval", "0"]);
+          return `${mib(t.rss)} (${t.wall.toFixed(1)} s)`;
+        });
+        out(`| .${format}, DP_SINK=inline | ${cellsInline.join(" | ")} |`);
+      }
     }
   }
 } finally {

@@ -26,20 +26,18 @@ const relaunch = `if (+process.versions.node.split(".")[0] < 22 && !process.env.
   process.exit(r.status ?? (r.signal ? 128 + (require("os").constants.signals[r.signal] || 15) : 1));
 }`;
 
+const common = { bundle: true, platform: "node", target: "node24", format: "cjs", minify: true, sourcemap: false, legalComments: "none", logLevel: "warning", write: false };
+// The extraction worker (src/archive/worker-main.ts) as its own bundle, carried inside the main
+// one as a string: the single executable has no files beside it to start a worker from.
+const worker = await build({ ...common, entryPoints: ["src/archive/worker-main.ts"], outfile: "dist/worker.cjs" });
+const workerCode = new TextDecoder().decode(worker.outputFiles[0].contents);
+
 const result = await build({
-  write: false,
+  ...common,
   banner: { js: relaunch },
   entryPoints: ["src/cli/entry.ts"],
   outfile: "dist/download-package.cjs",
-  bundle: true,
-  platform: "node",
-  target: "node24",
-  format: "cjs",
-  minify: true,
-  sourcemap: false,
-  legalComments: "none",
-  define: { __VERSION__: JSON.stringify(pkg.version), __REVISION__: JSON.stringify(revision) },
-  logLevel: "warning",
+  define: { __VERSION__: JSON.stringify(pkg.version), __REVISION__: JSON.stringify(revision), __WORKER_CODE__: JSON.stringify(workerCode) },
 });
 // Written beside and renamed over: a process starting the bundle never reads half of it.
 const out = new URL("../dist/download-package.cjs", import.meta.url);

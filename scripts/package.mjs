@@ -62,7 +62,11 @@ function withSea() {
   const blob = path.join(dist, "sea-prep.blob");
   const seaConfig = path.join(dist, "sea-config.json");
   const assets = Object.fromEntries(chartEngine.map((f) => [f, path.join(dist, f)]));
-  fs.writeFileSync(seaConfig, JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true, assets }));
+  // A 1 MiB semi-space: package bytes live in Buffers outside the V8 heap, so the default
+  // nursery (up to 16 MiB per semi-space) only adds resident memory (see BENCHMARKS.md).
+  // SEA_EXEC_ARGV overrides it (JSON array) to measure other settings.
+  const execArgv = process.env.SEA_EXEC_ARGV ? JSON.parse(process.env.SEA_EXEC_ARGV) : ["--max-semi-space-size=1"];
+  fs.writeFileSync(seaConfig, JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true, execArgv, assets }));
   run(process.execPath, ["--experimental-sea-config", seaConfig]);
   const out = `${exe}.new`;
   fs.copyFileSync(process.execPath, out);

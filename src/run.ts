@@ -1,10 +1,11 @@
-// One install, the stages in order: oci:// resolution (when PACKAGE_URL is a registry
-// reference) → the destination's lock → the expected digest (given, or from the checksum
+// One install, the stages in order: the destination's lock → oci:// resolution (when
+// PACKAGE_URL is a registry reference) → the expected digest (given, or from the checksum
 // file) → transfer into a sink that hashes and extracts into staging → digest compared →
 // swap into place and marker. Progress lines and the summary line are written here.
 
-import { parseExpectedDigest, sameDigest, formatDigest, type ExpectedDigest } from "./verify/digest.ts";
-import { ArchiveSink } from "./archive/sink.ts";
+import { formatDigest, parseExpectedDigest, sameDigest, type ExpectedDigest } from "./verify/digest.ts";
+import { createPackageSink, type PackageSink } from "./archive/worker-sink.ts";
+import { HashingStage } from "./transfer/hashing-stage.ts";
 import { parseChecksumFile } from "./verify/checksum-file.ts";
 import { IntegrityError, UsageError } from "./errors.ts";
 import type { ExtractOptions } from "./archive/extract.ts";
@@ -17,6 +18,7 @@ import { makeTransports } from "./transfer/transports/index.ts";
 import { tlsSettings, type TlsFiles } from "./transfer/tls.ts";
 import { formatSeconds } from "./units.ts";
 import { resolveOci, type OciOptions } from "./transfer/oci/resolve.ts";
+import type { AuthProvider } from "./transfer/origin-headers.ts";
 import { Writable } from "node:stream";
 
 class MemorySink extends Writable {
@@ -66,6 +68,8 @@ export interface RunContext {
   deadlineAt?: number;
   /** oci://: what the marker records instead of config.urls (the references with their manifest digest). */
   markerUrls?: string[];
+  /** oci://: per blob URL, its registry's credentials, renewed when a token expires. */
+  auth?: ReadonlyMap<string, AuthProvider>;
 }
 
 /** The last path segment, decoded when it can be (a malformed %-escape is compared as written). */
@@ -113,29 +117,37 @@ async function underLock(ctx: RunContext, install: Installation, job: (lock: Des
 }
 
 export async function runInstall(input: RunContext): Promise<void> {
-  // oci:// (src/transfer/oci): resolve the reference first, to the layer's blob URLs, its digest
-  // as the expected checksum and the registry's credentials; the rest is the ordinary install.
-  const oci = await resolveOci(input, tlsSettings(input.config, input.env));
-  if (oci === "installed") return;
-  const ctx: RunContext = oci ? { ...input, config: { ...input.config, ...oci.source }, markerUrls: oci.references } : input;
-  const { config, env, log } = ctx;
-  const install = new Installation(config.dest);
-  const tlsConf = tlsSettings(config, env);
-  const transports = makeTransports(config.transports, env, log);
-  await underLock(ctx, install, async (lock, signal) => {
-    const base = { config, transports, tls: tlsConf, env, log, signal };
-    const expected = await expectedDigest(ctx, base);
-    const marker = install.readMarker();
-    if (expected && marker && !config.force && sameDigest(marker.digest, expected)) {
-      log.info("already installed, nothing to do", { dest: install.dest, digest: formatDigest(expected), installedAt: marker.installedAt });
-      return;
+  const install = new Installation(input.config.dest);
+  await underLock(input, install, async (lock, signal) => {
+    // oci:// (src/transfer/oci): resolve the reference first, to the layer's blob URLs, its digest
+    // as the expected checksum and the registry's credentials; the rest is the ordinary install.
+    // Under the lock: "pinned and already installed" is read from the marker no other run is changing.
+    const oci = await resolveOci({ ...input, signal }, tlsSettings(input.config, input.env));
+    if (oci === "installed") return;
+    const ctx: RunContext = oci ? { ...input, signal, config: { ...input.config, ...oci.source }, markerUrls: oci.references, auth: oci.auth } : { ...input, signal };
+    try {
+      await installUnderLock(ctx, install, lock);
+    } finally {
+      await oci?.close();
     }
-    if (!expected) log.info("no checksum given (PACKAGE_SHA256 or PACKAGE_CHECKSUM_URL): the package is not verified (and not hashed)");
-    await downloadAndSwap({ ...ctx, signal }, install, lock, base, expected, marker);
   });
 }
 
-function startProgress(config: Pick<InstallOptions, "progressInterval">, log: Logger, stats: ReturnType<typeof newStats>, current: () => ArchiveSink | undefined): NodeJS.Timeout | undefined {
+async function installUnderLock(ctx: RunContext, install: Installation, lock: DestinationLock): Promise<void> {
+  const { config, env, log, signal } = ctx;
+  const transports = makeTransports(config.transports, env, log);
+  const base = { config, transports, tls: tlsSettings(config, env), env, log, signal };
+  const expected = await expectedDigest(ctx, base);
+  const marker = install.readMarker();
+  if (expected && marker && !config.force && sameDigest(marker.digest, expected)) {
+    log.info("already installed, nothing to do", { dest: install.dest, digest: formatDigest(expected), installedAt: marker.installedAt });
+    return;
+  }
+  if (!expected) log.info("no checksum given (PACKAGE_SHA256 or PACKAGE_CHECKSUM_URL): the package is not verified (and not hashed)");
+  await downloadAndSwap(ctx, install, lock, base, expected, marker);
+}
+
+function startProgress(config: Pick<InstallOptions, "progressInterval">, log: Logger, stats: ReturnType<typeof newStats>, current: () => PackageSink | undefined): NodeJS.Timeout | undefined {
   if (config.progressInterval <= 0) return undefined;
   let lastBytes = 0;
   let lastAt = Date.now();
@@ -161,8 +173,10 @@ async function downloadAndSwap(ctx: RunContext, install: Installation, lock: Des
   const installed = !expected && marker && !config.force && (marker.etag || marker.lastModified) ? { url: marker.urls[0], etag: marker.etag, lastModified: marker.lastModified } : undefined;
 
   let staging: string | undefined;
-  let current: ArchiveSink | undefined;
-  const extractOpts = { ...config, algorithm: expected?.algorithm };
+  let current: PackageSink | undefined;
+  // With a checksum, the hashing stage hashes (the archive sink does not): a damaged body that
+  // also breaks the archive is then a checksum mismatch, not an archive error.
+  const extractOpts = { ...config, algorithm: undefined };
   const discard = async (dir: string) => {
     const err = await install.discard(dir);
     if (err) log.warn(`${err.message}; the next run removes it`);
@@ -170,11 +184,13 @@ async function downloadAndSwap(ctx: RunContext, install: Installation, lock: Des
   const sinks = {
     open: () => {
       staging = install.newStaging();
-      current = new ArchiveSink(staging, extractOpts);
+      const archive = createPackageSink(staging, extractOpts, () => stats.size);
+      current = expected ? new HashingStage(archive, expected, config.maxBytes) : archive;
       return current;
     },
-    drop: async (s: ArchiveSink) => {
+    drop: async (s: PackageSink) => {
       s.destroy();
+      await s.stopped(); // a worker may still be writing into the staging dir
       if (staging) await discard(staging);
       staging = undefined;
     },
@@ -185,7 +201,7 @@ async function downloadAndSwap(ctx: RunContext, install: Installation, lock: Des
   try {
     let t;
     try {
-      t = await transfer({ ...base, urls: config.urls, what: "package", stats, installed }, sinks);
+      t = await transfer({ ...base, urls: config.urls, what: "package", stats, installed, auth: ctx.auth }, sinks);
     } catch (e) {
       if (!(e instanceof NotModified)) throw e;
       log.info("already installed, nothing to do: the server says the package is not modified", { dest: install.dest, installedAt: marker!.installedAt, etag: marker!.etag });
@@ -231,6 +247,7 @@ async function downloadAndSwap(ctx: RunContext, install: Installation, lock: Des
     clearInterval(progress);
     if (staging) {
       current?.destroy();
+      await current?.stopped();
       await discard(staging);
     }
   }

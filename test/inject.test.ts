@@ -10,6 +10,7 @@ import { inject as injectText, type InjectOptions } from "../src/inject/inject.t
 import { findWorkloads } from "../src/inject/workloads.ts";
 import { assertContract, assertCrossRefs, assertSchemaValid, podSpecs } from "./helpers/contract.ts";
 import { command, ROOT, exec, cleanEnv } from "./helpers/run.ts";
+import { parseConfig } from "../src/cli/config.ts";
 
 const IMAGE = "registry.example.internal/package-init-container:0.1.0";
 // Real-world manifests (see the corpus README): read in place, never copied into the repository.
@@ -211,7 +212,7 @@ describe("download-package inject", () => {
 });
 
 describe("deploy/ examples", () => {
-  for (const f of ["pod.yaml", "deployment.yaml"]) {
+  for (const f of ["pod.yaml", "deployment.yaml", "oci-package.yaml"]) {
     it(`${f} meets the contract and names no credential`, async () => {
       const text = fs.readFileSync(path.join(ROOT, "deploy", f), "utf8");
       const specs = podSpecs(text);
@@ -221,6 +222,10 @@ describe("deploy/ examples", () => {
       assert.doesNotMatch(text, /password|passwd|token:\s*\S{8,}/i);
       for (const o of docs(text)) await assertSchemaValid(o);
       assertCrossRefs(specs[0].spec);
+      // The init container's settings are ones the program itself accepts.
+      const init = specs[0].spec.initContainers!.find((c: { name: string }) => c.name === "download-package")!;
+      const env = Object.fromEntries((init.env ?? []).filter((e: { value?: string }) => e.value !== undefined).map((e: { name: string; value: string }) => [e.name, e.value]));
+      assert.doesNotThrow(() => parseConfig([], env));
     });
   }
 

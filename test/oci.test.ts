@@ -3,7 +3,7 @@
 // a misbehaving proxy in front, and `package push` / `package pull`.
 
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
@@ -293,6 +293,41 @@ describe("oci:// against real registries", { skip: hasRegistry ? false : "needs 
     assert.ok(front.log.length > seen, "PACKAGE_FORCE asks again");
   });
 
+  it("a pinned re-run checks the marker under the destination's lock: while another run holds it, it waits, then installs what that run replaced", async () => {
+    const dest = tmpdir("dp-oci-");
+    const ref = `oci://${front.host}/team/pkg@${digestA}`;
+    let r = await runDp({ ...PLAIN, PACKAGE_URL: ref, PACKAGE_DEST: dest });
+    assert.equal(r.code, 0, r.stderr);
+    // Another run (another Pod on the volume) holds the lock: installing a different package.
+    const state = path.join(dest, ".download-package");
+    const lease = { owner: crypto.randomUUID(), pid: 7, hostname: "other-pod-7f9c", acquiredAt: new Date().toISOString(), expiresAt: Date.now() + 25_000 };
+    fs.writeFileSync(path.join(state, "lock"), JSON.stringify(lease));
+    r = await runDp({ ...PLAIN, PACKAGE_URL: ref, PACKAGE_DEST: dest, PACKAGE_LOCK_TIMEOUT: "1s" });
+    assert.equal(r.code, 6, r.stderr);
+    assert.match(r.stderr, /locked by another download-package run: pid 7 on host other-pod-7f9c/);
+    assert.doesNotMatch(r.stderr, /already installed/);
+    // This time the other run finishes while we wait: its package (treeB) and marker replace ours.
+    const seen = front.log.length;
+    const [cmd, argv] = command([]);
+    const child = spawn(cmd, argv, { env: cleanEnv({ ...PLAIN, PACKAGE_URL: ref, PACKAGE_DEST: dest }), stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr!.on("data", (d) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+    for (const until = Date.now() + 10_000; !/waiting for another run/.test(stderr); ) {
+      assert.ok(Date.now() < until && child.exitCode === null, `the run did not wait for the lock: ${stderr}`);
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    for (const name of fs.readdirSync(dest)) if (name !== ".download-package") fs.rmSync(path.join(dest, name), { recursive: true, force: true });
+    fs.cpSync(treeB, dest, { recursive: true });
+    const marker = JSON.parse(fs.readFileSync(path.join(state, "installed.json"), "utf8"));
+    fs.writeFileSync(path.join(state, "installed.json"), JSON.stringify({ ...marker, urls: [`oci://${front.host}/team/other@${D}`], digest: { algorithm: "sha256", hex: "c".repeat(64) } }));
+    fs.rmSync(path.join(state, "lock"));
+    assert.equal(await exited, 0, stderr);
+    assert.doesNotMatch(stderr, /already installed/);
+    assert.ok(front.log.slice(seen).some((l) => /blobs\/sha256/.test(l.line)), "the package was fetched again");
+    assert.deepEqual(snapshot(dest), snapshot(treeA));
+  });
+
   it("manifest and blob requests go through HTTP_PROXY", async () => {
     const proxy = await startProxy();
     try {
@@ -337,6 +372,22 @@ describe("oci:// against real registries", { skip: hasRegistry ? false : "needs 
       r = await runDp({ ...PLAIN, PACKAGE_URL: `oci://${front.host}/team/b:v1`, PACKAGE_DEST: dest });
       assert.equal(r.code, 4, r.stderr);
       assert.match(r.stderr, /checksum mismatch/);
+      assert.deepEqual(snapshot(dest), snapshot(treeA));
+    } finally {
+      front.behaviour = {};
+    }
+  });
+
+  it("a corrupted tar+gzip blob is exit 4 (checksum mismatch), not the gzip decoder's exit 5", async () => {
+    await push(treeB, `oci://${anon.host}/team/gz:v1`);
+    const dest = tmpdir("dp-oci-");
+    let r = await runDp({ ...PLAIN, PACKAGE_URL: `oci://${anon.host}/team/pkg:v1`, PACKAGE_DEST: dest });
+    assert.equal(r.code, 0, r.stderr);
+    front.behaviour = { corruptBlobAt: 40 };
+    try {
+      r = await runDp({ ...PLAIN, PACKAGE_URL: `oci://${front.host}/team/gz:v1`, PACKAGE_DEST: dest });
+      assert.equal(r.code, 4, r.stderr);
+      assert.match(r.stderr, /checksum mismatch: expected sha256:[0-9a-f]{64}, got sha256:[0-9a-f]{64} \(the damaged bytes also failed as an archive: corrupt gzip data/);
       assert.deepEqual(snapshot(dest), snapshot(treeA));
     } finally {
       front.behaviour = {};
@@ -494,6 +545,71 @@ describe("oci:// against real registries", { skip: hasRegistry ? false : "needs 
     r = await runDp({ ...PLAIN, PACKAGE_URL: ref, PACKAGE_DEST: tmpdir("dp-oci-"), PACKAGE_TOKEN_FILE: tokenFile });
     assert.equal(r.code, 3, r.stderr);
     assert.match(r.stderr, /refused the credentials/);
+  });
+
+  const aliceConfig = (...hosts: string[]) => {
+    const cfg = path.join(tmpdir("dp-oci-secret-"), "config.json");
+    fs.writeFileSync(cfg, JSON.stringify({ auths: Object.fromEntries(hosts.map((h) => [h, { auth: Buffer.from("alice:alice-token-pass").toString("base64") }])) }));
+    return cfg;
+  };
+  const bearersAt = (p: RegistryProxy, from = 0) => p.log.slice(from).filter((l) => /blobs\/sha256/.test(l.line) && /^Bearer /.test(String(l.headers.authorization))).map((l) => String(l.headers.authorization));
+
+  it("a token that expires during the blob's download is renewed once at the registry, and the download resumes", async () => {
+    await push(treeA, `oci://${tokenReg.host}/team/expiring:v1`, { REGISTRY_USERNAME: "alice", REGISTRY_PASSWORD: "alice-token-pass" });
+    // Tokens the registry refuses ~3 s after they are issued; the first blob GET stalls 5 s, then drops.
+    const slow = await startRegistryProxy(tokenReg.host, { dropBlobAt: { 0: 400_000 }, dropAfterMs: 5000 });
+    tokens.ttlSeconds = -57;
+    try {
+      const dest = tmpdir("dp-oci-");
+      const asked = tokens.requests.length;
+      const r = await runDp({ ...PLAIN, PACKAGE_URL: `oci://${slow.host}/team/expiring:v1`, PACKAGE_DEST: dest, PACKAGE_REGISTRY_CONFIG: aliceConfig(slow.host), PACKAGE_TRANSPORTS: "undici,curl" });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(snapshot(dest), snapshot(treeA));
+      assert.match(r.stderr, /renewed, asking again/);
+      assert.match(r.stderr, /resumes=1 restarts=0/);
+      const blobs = slow.log.filter((l) => /blobs\/sha256/.test(l.line));
+      assert.deepEqual(blobs.map((l) => l.line.split(" ").pop()), ["200", "401", "206"]);
+      assert.equal(blobs[1].headers.authorization, blobs[0].headers.authorization, "the resume first went with the expired token");
+      assert.notEqual(blobs[2].headers.authorization, blobs[1].headers.authorization, "then with a new one");
+      assert.match(String(blobs[2].headers.range), /^bytes=[1-9]\d*-$/);
+      assert.deepEqual(tokens.requests.slice(asked).map((q) => [q.scope, q.granted]), [["repository:team/expiring:pull", true], ["repository:team/expiring:pull", true]]);
+      assert.doesNotMatch(r.stderr, /alice-token-pass|Bearer ey/);
+    } finally {
+      tokens.ttlSeconds = 300;
+      await slow.close();
+    }
+  });
+
+  it("two token-auth mirrors share one download, each with its own token", async () => {
+    const tokens2 = await startTokenServer({ alice: "alice-token-pass" });
+    const reg2 = await startOciRegistry({ kind: "token", token: tokens2 });
+    const creds = { REGISTRY_USERNAME: "alice", REGISTRY_PASSWORD: "alice-token-pass" };
+    const [one, two] = [await startRegistryProxy(tokenReg.host), await startRegistryProxy(reg2.host)];
+    try {
+      const d1 = await push(treeA, `oci://${tokenReg.host}/team/two:v1`, creds);
+      assert.equal(await push(treeA, `oci://${reg2.host}/team/two:v1`, creds), d1);
+      // The first mirror drops the blob mid-way, then fails: the second resumes it.
+      one.behaviour = { dropBlobAt: { 0: 400_000 }, blobStatus: { 1: 503, 2: 503, 3: 503 } };
+      const dest = tmpdir("dp-oci-");
+      const asked = [tokens.requests.length, tokens2.requests.length];
+      const r = await runDp({ ...PLAIN, PACKAGE_URL: `oci://${one.host}/team/two:v1 oci://${two.host}/team/two:v1`, PACKAGE_DEST: dest, PACKAGE_REGISTRY_CONFIG: aliceConfig(one.host, two.host), PACKAGE_TRANSPORTS: "undici" });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(snapshot(dest), snapshot(treeA));
+      assert.match(r.stderr, /resumes=1 restarts=0/);
+      assert.ok(tokens.requests.slice(asked[0]).some((q) => q.scope === "repository:team/two:pull" && q.granted));
+      assert.ok(tokens2.requests.slice(asked[1]).some((q) => q.scope === "repository:team/two:pull" && q.granted), "the second registry's token service issued its own token");
+      const atTwo = two.log.filter((l) => /blobs\/sha256/.test(l.line));
+      assert.equal(atTwo.at(-1)?.line.split(" ").pop(), "206", atTwo.map((l) => l.line).join("\n"));
+      assert.match(String(atTwo.at(-1)?.headers.range), /^bytes=[1-9]\d*-$/);
+      const [b1, b2] = [bearersAt(one), bearersAt(two)];
+      assert.ok(b1.length && b2.length);
+      assert.ok(!b2.some((t) => b1.includes(t)), "the first registry's token never went to the second");
+    } finally {
+      await one.close();
+      await two.close();
+      await reg2.close();
+      await tokens2.close();
+    }
   });
 
   it("through a pull-through mirror (with the upstream's credentials), after a registry that is down", async () => {

@@ -125,6 +125,20 @@ describe("no secret on a process list", () => {
     assert.ok(!seen.some((c) => c.includes("sig-very-secret")), "query on a command line");
   });
 
+  it("a transport skipped on a redirect hop (busybox wget, a signed URL elsewhere) is not in the summary's transports", async (ctx) => {
+    const bb = transportCases().find((c) => c.label === "wget-busybox");
+    if (!bb) return ctx.skip("no /bin/busybox");
+    const p = `/h${++n}.tar`;
+    b.route(p, { body: pkg });
+    a.route(p, { redirect: `${b.url}${p}?sig=sig-very-secret` });
+    const dest = scratchDir();
+    const r = await runDp({ ...bb.env, PACKAGE_TRANSPORTS: "wget,curl", PACKAGE_URL: `${a.url}${p}`, PACKAGE_DEST: dest });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(snapshot(dest), expected);
+    assert.match(r.stderr, /wget skipped: busybox wget cannot read the URL from stdin/);
+    assert.match(r.stderr, /installed .* transports=curl /);
+  });
+
   for (const t of transportCases().filter((c) => c.name === "wget")) {
     it(`${t.label}: headers and proxy credentials are never handed to wget`, async () => {
       const p = `/s${++n}.tar`;

@@ -134,33 +134,43 @@ export class ArchiveSink extends Writable {
 
   private feedRaw(chunk: Buffer, cb: (err?: Error | null) => void) {
     if (!this.decoder) {
-      this.feedTar(chunk);
-      return cb(this.failure);
+      // Plain tar: wait while the parser holds data back (a large entry paused on its disk
+      // writes queues every later entry in memory): the package's bytes stay in the socket.
+      if (this.feedTar(chunk) || this.failure) return cb(this.failure);
+      this.extractor.parser.once("drain", () => cb(this.failure));
+      return;
     }
     if (this.decoder.write(chunk)) cb();
     else this.decoder.once("drain", () => cb(this.failure));
   }
 
-  private feedTar(chunk: Buffer) {
-    if (this.failure) return;
+  /** False when the parser asks the writer to wait for its "drain". */
+  private feedTar(chunk: Buffer): boolean {
+    if (this.failure) return true;
     this.tarBytes += chunk.length;
     if (this.maxRatio > 0 && this.decoder && this.tarBytes > RATIO_GRACE_BYTES && this.tarBytes > this.rawBytes * this.maxRatio) {
-      return this.fail(new ArchiveError(`archive expands more than ${this.maxRatio}:1 (a decompression bomb?)`, "raise PACKAGE_MAX_RATIO if the package is legitimate"));
+      this.fail(new ArchiveError(`archive expands more than ${this.maxRatio}:1 (a decompression bomb?)`, "raise PACKAGE_MAX_RATIO if the package is legitimate"));
+      return true;
     }
     if (this.tarSniff) {
       this.tarSniff.push(chunk);
       this.tarSniffLen += chunk.length;
-      if (this.tarSniffLen < 512) return;
+      if (this.tarSniffLen < 512) return true;
       chunk = Buffer.concat(this.tarSniff);
       this.tarSniff = undefined;
-      if (!looksLikeTar(chunk)) return this.fail(new ArchiveError(`not an archive: ${this.format} data that is not a tar archive`, "compress a tar archive (tar -czf), not a single file"));
+      if (!looksLikeTar(chunk)) {
+        this.fail(new ArchiveError(`not an archive: ${this.format} data that is not a tar archive`, "compress a tar archive (tar -czf), not a single file"));
+        return true;
+      }
     }
     // Past the end-of-archive marker nothing is read (as GNU tar does); the parser would buffer it all.
-    if (this.extractor.ended) return;
-    if (!this.extractor.write(chunk) && this.decoder && !this.failure) {
+    if (this.extractor.ended) return true;
+    const flowing = this.extractor.write(chunk);
+    if (!flowing && this.decoder && !this.failure) {
       this.decoder.pause();
       this.extractor.parser.once("drain", () => this.decoder?.resume());
     }
+    return flowing;
   }
 
   private endTar() {

@@ -14,7 +14,8 @@ import { runHook, type HookOptions } from "../images/hook.ts";
 import { inCluster, SA_DIR } from "../images/kube.ts";
 import { parseDuration } from "../units.ts";
 import { chartFlag, gatherListed, printListing, type ChartArgs } from "../images/chart/cli.ts";
-import { mirrorConfig, mirrorFlag, refsFromExport, type MirrorArgs } from "../images/mirror-config.ts";
+import { FileProblem, readRegular } from "../images/store.ts";
+import { mirrorConfig, mirrorFlag, planOf, refsFromExport, type MirrorArgs } from "../images/mirror-config.ts";
 
 export const IMAGES_HELP = `Usage: download-package images COMMAND [options]
 
@@ -39,10 +40,12 @@ export const IMAGES_HELP = `Usage: download-package images COMMAND [options]
           that image ID under the reference, print a table; policy continue (default) exits 0 even
           when some failed. auto: Docker when /run/cri-dockerd.sock exists, else
           /run/containerd/containerd.sock, /run/k3s/containerd/containerd.sock, then /var/run/docker.sock
-  push    --from DIR --registry HOST[:PORT][/PATH]
+  push    --from DIR --registry HOST[:PORT][/PATH] [--layout flat|by-registry] [--registry-map SRC=DEST...]
           (REGISTRY_USERNAME with REGISTRY_PASSWORD_FILE or REGISTRY_PASSWORD, or an existing docker login)
           verify and copy every image into a private registry with its original manifest (skopeo
-          --preserve-digests): the same digests, so pinned references resolve there; prints digests
+          --preserve-digests): the same digests, so pinned references resolve there; prints digests.
+          Targets as mirror-config maps them (flat: REGISTRY/library/nginx:1.27; by-registry:
+          REGISTRY/docker.io/library/nginx:1.27); two images on one target: exit 2, nothing pushed
   hook    --pod-template FILE --name-prefix NAME --run-id ID [--timeout 25m] [--pod-namespace NS]
           [--api URL --token-file FILE --ca-file FILE (default: the Pod's service account)]
           the Helm hook's controller: list the nodes now, select the Ready, schedulable ones that
@@ -144,7 +147,7 @@ function parseArgs(argv: string[], env: NodeJS.ProcessEnv): Args | "help" {
     if (cmd === "mirror-config" && arg === "--plain-http") { a.plainHttp = true; continue; }
     const eq = arg.indexOf("=");
     const name = arg.startsWith("--") && eq > 0 ? arg.slice(0, eq) : arg;
-    const set = (chartInput && chartFlag(a, name)) || (cmd === "mirror-config" && mirrorFlag(a, name)) || one[name];
+    const set = (chartInput && chartFlag(a, name)) || ((cmd === "mirror-config" || cmd === "push") && mirrorFlag(a, name, cmd)) || one[name];
     if (!set) throw new UsageError(`unknown flag ${arg} for images ${cmd}`, "run download-package images --help");
     const v = eq > 0 && arg.startsWith("--") ? arg.slice(eq + 1) : rest[++i];
     if (v === undefined) throw new UsageError(`${name} needs a value`);
@@ -155,11 +158,13 @@ function parseArgs(argv: string[], env: NodeJS.ProcessEnv): Args | "help" {
   return a;
 }
 
-function readYamlFile(file: string): string {
+/** A --values or --manifests file: regular files only (a FIFO or /dev/zero would block or never end). */
+function readYamlFile(file: string, flag: string): string {
   try {
-    return fs.readFileSync(file, "utf8");
+    return readRegular(file);
   } catch (e) {
-    throw new UsageError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`, "check the path");
+    const why = e instanceof FileProblem ? e.message : String((e as NodeJS.ErrnoException).code ?? e);
+    throw new UsageError(`cannot read ${flag} ${file}: ${why}`, "give a regular YAML file (a FIFO, a device or a directory is not read)");
   }
 }
 
@@ -174,17 +179,18 @@ function yamlError(file: string, e: unknown): UsageError {
 export function collect(a: Pick<Args, "values" | "manifests" | "images">): Listed[] {
   const found: Found[] = [];
   for (const f of a.values) {
+    const text = readYamlFile(f, "--values");
     let tree: unknown;
     try {
       // failsafe: every scalar stays a string, so tag 1.10 is not read as the number 1.1.
-      tree = parse(readYamlFile(f), { schema: "failsafe" });
+      tree = parse(text, { schema: "failsafe" });
     } catch (e) {
       throw yamlError(f, e);
     }
     found.push(...imagesInValues(tree, f));
   }
   for (const f of a.manifests) {
-    const docs = parseAllDocuments(readYamlFile(f), { schema: "failsafe" });
+    const docs = parseAllDocuments(readYamlFile(f, "--manifests"), { schema: "failsafe" });
     const list = Array.isArray(docs) ? docs : [docs];
     // A broken document would silently drop every image after it: refuse, as for --values.
     const broken = list.flatMap((d) => d.errors)[0];
@@ -221,6 +227,6 @@ export async function runImages(argv: string[], env: NodeJS.ProcessEnv, out: (s:
       return runHook(hookOptions(a.hook, env), { out, log, signal });
     default:
       if (!a.from || !a.registry) throw new UsageError("images push needs --from DIR and --registry HOST[:PORT][/PATH]");
-      return pushImages({ from: a.from, registry: a.registry }, env, { out, log, signal });
+      return pushImages({ from: a.from, plan: planOf(a, "push") }, env, { out, log, signal });
   }
 }

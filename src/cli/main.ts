@@ -6,12 +6,15 @@ import { helpText, parseConfig } from "./config.ts";
 import { AppError, DownloadError, ExitCode, SignalError } from "../errors.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { redactText } from "../redact.ts";
-import { runImages } from "./images.ts";
-import { runInject } from "./inject.ts";
-import { runPackage } from "./package.ts";
-import { runWebhook } from "./webhook.ts";
-import { runInstall } from "../run.ts";
 import { packaging, REVISION, VERSION } from "../version.ts";
+
+// Loaded on first use: `--version`, `--help` and one subcommand's start-up do not pay for the
+// others' modules (undici, tar, yaml...). esbuild keeps them in the one bundle, initialised lazily.
+const runImages: typeof import("./images.ts").runImages = async (...a) => (await import("./images.ts")).runImages(...a);
+const runInject = async (...a: Parameters<typeof import("./inject.ts").runInject>) => (await import("./inject.ts")).runInject(...a);
+const runPackage: typeof import("./package.ts").runPackage = async (...a) => (await import("./package.ts")).runPackage(...a);
+const runWebhook: typeof import("./webhook.ts").runWebhook = async (...a) => (await import("./webhook.ts")).runWebhook(...a);
+const runInstall: typeof import("../run.ts").runInstall = async (...a) => (await import("../run.ts")).runInstall(...a);
 
 function writeTerminationLog(file: string, line: string) {
   // Only where Kubernetes (or a test) provided the file: never create one in /dev.

@@ -16,18 +16,19 @@ export interface MirrorArgs {
   from?: string;
 }
 
-/** The setter of a mirror-config flag, or undefined. */
-export function mirrorFlag(a: MirrorArgs, name: string): ((v: string) => void) | undefined {
+/** The setter of a mirror-config flag (push takes the mapping ones, not --format), or undefined. */
+export function mirrorFlag(a: MirrorArgs, name: string, cmd = "mirror-config"): ((v: string) => void) | undefined {
   const flags: Record<string, (v: string) => void> = {
     "--layout": (v) => (a.layout = v),
     "--registry-map": (v) => a.registryMap.push(v),
-    "--format": (v) => (a.format = v),
+    ...(cmd === "mirror-config" ? { "--format": (v: string) => (a.format = v) } : {}),
   };
   return flags[name];
 }
 
-export function planOf(a: MirrorArgs): MirrorPlan {
-  if (!a.registry) throw new UsageError("images mirror-config needs --registry HOST[:PORT][/PATH]");
+/** The mapping of mirror-config and push: one function, so both always agree. */
+export function planOf(a: Pick<MirrorArgs, "registry" | "layout" | "registryMap">, cmd = "mirror-config"): MirrorPlan {
+  if (!a.registry) throw new UsageError(`images ${cmd} needs --registry HOST[:PORT][/PATH]`);
   return { registry: checkRegistry(a.registry), layout: parseLayout(a.layout), maps: parseRegistryMap(a.registryMap) };
 }
 

@@ -9,8 +9,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { AppError, ExitCode, SignalError, UsageError } from "../errors.ts";
-import { pathInRegistry } from "./export.ts";
 import type { Io } from "./import.ts";
+import { assertNoCollision, checkRegistry, mirrorTarget, type MirrorPlan } from "./mirror-map.ts";
 import { lastLine, run } from "./proc.ts";
 import { count, errorText, rowsTable, type Row } from "./report.ts";
 import { RuntimeUnreachable } from "./runtime.ts";
@@ -20,7 +20,8 @@ import { readDirectory, verifyFile, type Candidate } from "./verify.ts";
 
 export interface PushOptions {
   from: string;
-  registry: string;
+  /** Where each image goes: the same mapping `images mirror-config` prints for the nodes. */
+  plan: MirrorPlan;
 }
 
 /** The password: REGISTRY_PASSWORD_FILE (its content minus trailing newlines, as build.sh reads it) or REGISTRY_PASSWORD. */
@@ -41,12 +42,17 @@ function existingDockerConfig(env: NodeJS.ProcessEnv): string | undefined {
   return file && fs.existsSync(file) ? file : undefined;
 }
 
-/** REGISTRY/<path>:<tag>; a digest-only reference gets the tag sha256-<hex> (a registry needs a tag to push). */
+/** Where REF is pushed: its mirror target (mirror-map.ts), a digest-only one under the tag
+ * sha256-<hex> (a registry needs a tag to push; the digest then resolves in the same repository). */
+export function pushTarget(ref: string, plan: MirrorPlan): string {
+  const t = mirrorTarget(ref, plan);
+  const at = t.indexOf("@");
+  return at < 0 ? t : `${t.slice(0, at)}:${t.slice(at + 1).replace(":", "-")}`;
+}
+
+/** The flat layout's target under REGISTRY (what push did before --layout). */
 export function targetFor(registry: string, ref: string): string {
-  const p = pathInRegistry(ref);
-  const [nameTag, digest] = p.split("@");
-  const hasTag = nameTag.lastIndexOf(":") > nameTag.lastIndexOf("/");
-  return `${registry.replace(/\/$/, "")}/${nameTag}${hasTag ? "" : `:${digest.replace(":", "-")}`}`;
+  return pushTarget(ref, { registry: checkRegistry(registry), layout: "flat", maps: new Map() });
 }
 
 /** What every push of the run shares: the environment for docker and skopeo, and their private files. */
@@ -54,15 +60,22 @@ interface Ctx {
   env: NodeJS.ProcessEnv;
   /** Private (0700) directory of this run: Docker config, authfile, digest file. */
   tmp: string;
-  authfile?: string;
+  /** REGISTRY_USERNAME's authfile, for the --registry host only (credentials stay with their origin). */
+  login?: { host: string; authfile: string };
+  /** $DOCKER_CONFIG/config.json, for every other host (and for all without REGISTRY_USERNAME). */
+  existing?: string;
   insecure: (hostPort: string) => boolean;
+}
+
+function authfileFor(ctx: Ctx, host: string): string | undefined {
+  return ctx.login?.host === host ? ctx.login.authfile : ctx.existing;
 }
 
 /** The exported OCI layout, manifest and blobs byte for byte: the registry must then hold the exported digest. */
 async function pushLayout(file: string, manifest: string, ref: string, target: string, ctx: Ctx, signal: AbortSignal): Promise<Pick<Row, "result" | "detail">> {
   const digestfile = path.join(ctx.tmp, "digest");
   fs.rmSync(digestfile, { force: true });
-  await skopeoCopy({ src: `oci-archive:${file}`, dest: `docker://${target}`, all: true, destInsecure: ctx.insecure(target.split("/")[0]), authfile: ctx.authfile, digestfile, env: ctx.env, signal });
+  await skopeoCopy({ src: `oci-archive:${file}`, dest: `docker://${target}`, all: true, destInsecure: ctx.insecure(target.split("/")[0]), authfile: authfileFor(ctx, target.split("/")[0]), digestfile, env: ctx.env, signal });
   const digest = fs.readFileSync(digestfile, "utf8").trim();
   if (digest !== manifest) return { result: "failed", detail: `the registry stored manifest ${digest}, not the exported ${manifest}` };
   const pinned = ref.includes("@") ? `, the pinned digest: ${target.replace(/:[^:/]*$/, "")}@${digest} resolves` : ", the registry's own manifest";
@@ -70,7 +83,7 @@ async function pushLayout(file: string, manifest: string, ref: string, target: s
 }
 
 async function pushOne(dir: string, c: Candidate, sums: Map<string, string>, o: PushOptions, ctx: Ctx, signal: AbortSignal): Promise<Row> {
-  const row: Row = { image: c.entry?.ref ?? "(unknown)", file: c.entry ? targetFor(o.registry, c.entry.ref) : c.file, result: "failed", detail: "" };
+  const row: Row = { image: c.entry?.ref ?? "(unknown)", file: c.entry ? pushTarget(c.entry.ref, o.plan) : c.file, result: "failed", detail: "" };
   const problem = await verifyFile(dir, c, sums, signal);
   if (problem || !c.entry) return { ...row, detail: `${c.file}: ${problem}` };
   const target = row.file;
@@ -95,21 +108,23 @@ async function pushOne(dir: string, c: Candidate, sums: Map<string, string>, o: 
 export async function pushImages(o: PushOptions, env: NodeJS.ProcessEnv, io: Io): Promise<number> {
   const password = registryPassword(env);
   if (env.REGISTRY_USERNAME && !password) throw new UsageError("REGISTRY_USERNAME is set but no password", "set REGISTRY_PASSWORD_FILE (or REGISTRY_PASSWORD), or unset REGISTRY_USERNAME to use an existing docker login");
+  const d = await readDirectory(o.from, io.signal);
+  // Before anything is pushed: one target for two images would silently lose one of them.
+  assertNoCollision(d.candidates.flatMap((c) => (c.entry ? [c.entry.ref] : [])), o.plan);
   const ping = await run("docker", ["version", "--format", "{{.Server.Version}}"], { signal: io.signal });
   if (ping.status !== 0) throw new RuntimeUnreachable(`Docker does not answer: ${lastLine(ping.stderr) || `exit ${ping.status}`}`, "push needs a running Docker engine (docker info)");
-  const d = await readDirectory(o.from, io.signal);
   if (d.candidates.some((c) => c.entry?.manifest)) await requireSkopeo("push copies each exported image with its registry manifest", io.signal);
   const dockerEnv: NodeJS.ProcessEnv = { ...env };
   delete dockerEnv.REGISTRY_PASSWORD;
   const insecure = await dockerInsecurity(io.signal);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "dp-push-"));
-  const ctx: Ctx = { env: dockerEnv, tmp, authfile: existingDockerConfig(env), insecure };
+  const ctx: Ctx = { env: dockerEnv, tmp, existing: existingDockerConfig(env), insecure };
   const rows: Row[] = [...d.problems];
   try {
     if (env.REGISTRY_USERNAME && password) {
-      const host = o.registry.split("/")[0];
+      const host = o.plan.registry.split("/")[0];
       ctx.env = { ...dockerEnv, DOCKER_CONFIG: tmp };
-      ctx.authfile = writeAuthfile(tmp, host, env.REGISTRY_USERNAME, password);
+      ctx.login = { host, authfile: writeAuthfile(tmp, host, env.REGISTRY_USERNAME, password) };
       const login = await run("docker", ["login", "--username", env.REGISTRY_USERNAME, "--password-stdin", host], { input: password, env: ctx.env, signal: io.signal });
       if (login.status !== 0) throw new AppError(ExitCode.partial, `docker login to ${host} as ${env.REGISTRY_USERNAME} failed: ${lastLine(login.stderr)}`, "check REGISTRY_USERNAME and the password");
     }

@@ -9,7 +9,7 @@ import type { Logger } from "../log.ts";
 import { redactUrl } from "../redact.ts";
 import type { Delivery } from "./delivery.ts";
 import { toFailure, TransferFailure } from "./failure.ts";
-import { headersForHop, originHeaders, type CredentialSources, type Mirror } from "./origin-headers.ts";
+import { headersForHop, originHeaders, sameOrigin, type CredentialSources, type Mirror } from "./origin-headers.ts";
 import { proxyFor } from "./proxy.ts";
 import { canResume, judgeAnswer, resumeHeaders } from "./resume.ts";
 import { discard, type TlsSettings, type Transport, type TransportRequest, type TransportResponse } from "./transports/types.ts";
@@ -22,6 +22,10 @@ export type Outcome =
   /** The answer could not be joined to the bytes we hold; the sink was dropped: ask again at once. */
   | { kind: "restarted" }
   | { kind: "failed"; failure: TransferFailure; stalled: boolean }
+  /** The mirror's origin answered 401 and the mirror has an AuthProvider: fetch.ts may renew and ask again. */
+  | { kind: "unauthorized"; failure: TransferFailure; challenge?: string }
+  /** Fresh credentials after "unauthorized": ask again at once. */
+  | { kind: "reauthorized" }
   /** Not a network problem (the sink failed, a Secret file is unreadable, a signal): stop. */
   | { kind: "fatal"; error: unknown };
 
@@ -66,7 +70,6 @@ export async function attempt<S extends Writable>(a: Attempt<S>): Promise<Outcom
   if (why) return { kind: "skipped", reason: `${transport.name} skipped: ${why}` };
   const resuming = plan.perRequest.range !== undefined;
   delivery.stats.attempts++;
-  if (!delivery.stats.transports.includes(transport.name)) delivery.stats.transports.push(transport.name);
   settings.log.info(resuming ? `resuming the ${settings.what}` : `downloading the ${settings.what}`, { url: redactUrl(mirror.url), transport: transport.name, via: transport.variant?.(), attempt: delivery.stats.attempts, from: resuming ? delivery.state.offset : undefined });
   const ac = new AbortController();
   const onOuter = () => ac.abort(settings.signal.reason);
@@ -75,10 +78,13 @@ export async function attempt<S extends Writable>(a: Attempt<S>): Promise<Outcom
   let res: TransportResponse | undefined;
   try {
     const followed = await follow(a, bound, plan.perRequest, ac.signal, hop);
+    // Skipped on a redirect hop: another transport asks again from the mirror's URL.
     if (typeof followed === "string") return { kind: "skipped", reason: followed };
+    used(delivery, transport);
     res = followed;
-    return await receive(a, res, resuming, plan.conditional, idle, ac.signal);
+    return await receive(a, res, hop, resuming, plan.conditional, idle, ac.signal);
   } catch (e) {
+    used(delivery, transport);
     return outcomeOf(e, a, ac.signal, hop);
   } finally {
     idle.stop();
@@ -88,6 +94,11 @@ export async function attempt<S extends Writable>(a: Attempt<S>): Promise<Outcom
 }
 
 type Hop = { url: URL; proxy?: URL };
+
+/** The summary's transports: those that took the request, never one skipped for it. */
+function used<S extends Writable>(delivery: Delivery<S>, transport: Transport): void {
+  if (!delivery.stats.transports.includes(transport.name)) delivery.stats.transports.push(transport.name);
+}
 
 function requestFor<S extends Writable>(a: Attempt<S>, hop: Hop, bound: Record<string, string>, perRequest: Record<string, string>, signal: AbortSignal): TransportRequest {
   const { settings, mirror } = a;
@@ -135,12 +146,14 @@ async function follow<S extends Writable>(a: Attempt<S>, bound: Record<string, s
 }
 
 /** Judge the final answer and stream its body into the sink. */
-async function receive<S extends Writable>(a: Attempt<S>, res: TransportResponse, resuming: boolean, conditional: boolean, idle: IdleWatch, signal: AbortSignal): Promise<Outcome> {
+async function receive<S extends Writable>(a: Attempt<S>, res: TransportResponse, hop: Hop, resuming: boolean, conditional: boolean, idle: IdleWatch, signal: AbortSignal): Promise<Outcome> {
   const { delivery, mirror } = a;
   const { status } = res;
   if (status === 304 && conditional) return { kind: "not-modified" };
   // Only a proxy answers 407 (plain http through a proxy): the proxy's failure, not the server's.
   if (status === 407) throw new TransferFailure("proxy", "the proxy answered HTTP 407 (proxy authentication required)", { status, retryable: false });
+  // An expired token: only the mirror's own origin is asked to renew what it issued.
+  if (status === 401 && mirror.provider && sameOrigin(hop.url, mirror.url)) return { kind: "unauthorized", failure: httpFailure(status, res.headers, mirror.url), challenge: res.headers["www-authenticate"] };
   if (status < 200 || status >= 300) return { kind: "failed", failure: httpFailure(status, res.headers, mirror.url), stalled: false };
   const verdict = judgeAnswer(delivery.state, resuming, status, res.headers);
   switch (verdict.kind) {

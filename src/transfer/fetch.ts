@@ -10,8 +10,8 @@ import { bytesField, type Logger } from "../log.ts";
 import { redactUrl } from "../redact.ts";
 import { attempt, type AttemptSettings, type Outcome } from "./attempt.ts";
 import { Delivery, newStats, type SinkFactory, type TransferStats } from "./delivery.ts";
-import { moreInformative, type TransferFailure } from "./failure.ts";
-import { parseMirror, type Mirror } from "./origin-headers.ts";
+import { moreInformative, TransferFailure } from "./failure.ts";
+import { parseMirror, type AuthProvider, type Mirror } from "./origin-headers.ts";
 import { parseContentRange as parseRange } from "./resume.ts";
 import type { TlsSettings, Transport } from "./transports/types.ts";
 
@@ -52,6 +52,8 @@ export interface TransferPlan {
   stats?: TransferStats;
   /** Validators of the installed copy: a first request to that URL is made conditional. */
   installed?: { url: string; etag?: string; lastModified?: string };
+  /** Per URL (as listed in `urls`), credentials asked on every attempt and renewed on a 401 (an OCI registry's token). */
+  auth?: ReadonlyMap<string, AuthProvider>;
 }
 
 /** The server answered 304 to the conditional request: the installed copy is current. */
@@ -60,12 +62,13 @@ export class NotModified extends Error {}
 type Step = "done" | "not-modified" | "fatal" | "same-transport" | "next-transport" | "next-mirror" | "drop-mirror";
 
 /** What each outcome leads to; a failure is looked up in RETRY_POLICY. */
-const NEXT: Record<Exclude<Outcome["kind"], "failed">, Step> = {
+const NEXT: Record<Exclude<Outcome["kind"], "failed" | "unauthorized">, Step> = {
   delivered: "done",
   "not-modified": "not-modified",
   fatal: "fatal",
   skipped: "next-transport",
   restarted: "same-transport", // the sink was dropped: ask again from byte 0 on the same path
+  reauthorized: "same-transport", // fresh credentials: ask again (resuming where the bytes stopped)
 };
 
 interface FailureFacts {
@@ -92,12 +95,15 @@ interface Run<S extends Writable> {
   /** The most informative failure seen (the final line names it). */
   worst?: TransferFailure;
   skipsLogged: Set<string>;
+  /** Mirrors whose credentials were renewed and not used since: a second 401 in a row is final. */
+  renewed: Set<number>;
 }
 
 export async function transfer<S extends Writable>(plan: TransferPlan, sinks: SinkFactory<S>): Promise<{ sink: S; stats: TransferStats }> {
   const { config } = plan;
   const settings: AttemptSettings = { ...config, tls: plan.tls, env: plan.env, log: plan.log, signal: plan.signal, what: plan.what, transports: plan.transports, installed: plan.installed };
-  const run: Run<S> = { settings, mirrors: plan.urls.map(parseMirror), delivery: new Delivery(sinks, plan.stats ?? newStats(), plan.log, plan.what), dead: new Set(), skipsLogged: new Set() };
+  const mirrors = plan.urls.map((u): Mirror => ({ ...parseMirror(u), provider: plan.auth?.get(u) }));
+  const run: Run<S> = { settings, mirrors, delivery: new Delivery(sinks, plan.stats ?? newStats(), plan.log, plan.what), dead: new Set(), skipsLogged: new Set(), renewed: new Set() };
   try {
     return await rounds(run, plan);
   } catch (e) {
@@ -138,7 +144,7 @@ async function runRound<S extends Writable>(run: Run<S>): Promise<{ done: boolea
     if (run.dead.has(mi)) continue;
     for (let ti = 0; ti < settings.transports.length; ) {
       const transport = settings.transports[ti];
-      const outcome = await attempt({ settings, mirror, transport, delivery });
+      const outcome = await reauthorize(run, mi, mirror, await attempt({ settings, mirror, transport, delivery }));
       const step = stepFor(run, outcome, mirror, transport);
       if (outcome.kind === "failed") {
         progressed ||= step === "same-transport";
@@ -155,8 +161,31 @@ async function runRound<S extends Writable>(run: Run<S>): Promise<{ done: boolea
   return { done: false, progressed, retryAfterMs };
 }
 
+/**
+ * A 401 from a mirror with an AuthProvider (its token expired during a long download):
+ * renew once and ask again; a second 401 in a row, or nothing to renew, is the failure.
+ */
+async function reauthorize<S extends Writable>(run: Run<S>, mi: number, mirror: Mirror, outcome: Outcome): Promise<Exclude<Outcome, { kind: "unauthorized" }>> {
+  if (outcome.kind !== "unauthorized") {
+    if (outcome.kind !== "skipped" && outcome.kind !== "reauthorized") run.renewed.delete(mi);
+    return outcome;
+  }
+  const refused = { kind: "failed", failure: outcome.failure, stalled: false } as const;
+  if (run.renewed.has(mi) || !mirror.provider) return refused;
+  run.renewed.add(mi);
+  try {
+    if (!(await mirror.provider.refresh(outcome.challenge))) return refused;
+  } catch (e) {
+    if (run.settings.signal.aborted) return { kind: "fatal", error: run.settings.signal.reason };
+    if (!(e instanceof DownloadError)) return { kind: "fatal", error: e };
+    return { kind: "failed", failure: new TransferFailure("http", e.message, { status: e.status, retryable: false, hint: e.hint }), stalled: false };
+  }
+  run.settings.log.info("the credentials were refused (an expired token?): renewed, asking again", { url: redactUrl(mirror.url) });
+  return { kind: "reauthorized" };
+}
+
 /** Log the outcome, remember the worst failure, and look up the next step. */
-function stepFor<S extends Writable>(run: Run<S>, outcome: Outcome, mirror: Mirror, transport: Transport): Step {
+function stepFor<S extends Writable>(run: Run<S>, outcome: Exclude<Outcome, { kind: "unauthorized" }>, mirror: Mirror, transport: Transport): Step {
   if (outcome.kind === "skipped") {
     if (!run.skipsLogged.has(outcome.reason)) run.settings.log.warn(outcome.reason);
     run.skipsLogged.add(outcome.reason);

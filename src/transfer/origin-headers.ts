@@ -2,6 +2,8 @@
 // every user header (PACKAGE_HEADERS: Cookie, X-Api-Key, Private-Token, ...) belong to the
 // origin (scheme, host, port) of the mirror URL they were given with: a redirect to any
 // other origin gets none of them. Only the protocol's own headers travel everywhere.
+// Credentials that expire (a registry's bearer token) come from the mirror's AuthProvider,
+// asked on every attempt and renewed once when the mirror's origin answers 401.
 
 import fs from "node:fs";
 import { UsageError } from "../errors.ts";
@@ -12,10 +14,20 @@ export interface CredentialSources {
   basicAuthFile?: string;
 }
 
+/** Credentials that can go stale, for one mirror's origin (an OCI registry session: its own token). */
+export interface AuthProvider {
+  /** The Authorization header for the mirror's origin now, or undefined. */
+  authorization(): string | undefined;
+  /** The mirror's origin answered 401 (with this WWW-Authenticate): get fresh credentials; false when there are none to try. */
+  refresh(challenge: string | undefined): Promise<boolean>;
+}
+
 export interface Mirror {
   url: URL;
   /** Authorization from the URL's user-info, kept off the wire URL. */
   auth?: string;
+  /** Asked on every attempt; its answer wins over the static credentials. */
+  provider?: AuthProvider;
 }
 
 export function parseMirror(text: string): Mirror {
@@ -61,6 +73,8 @@ export function originHeaders(m: Mirror, c: CredentialSources): Record<string, s
   if (m.auth) h.authorization = m.auth;
   if (c.tokenFile) h.authorization = `Bearer ${readSecret(c.tokenFile, "token")}`;
   if (c.basicAuthFile) h.authorization = `Basic ${Buffer.from(readSecret(c.basicAuthFile, "basic-auth")).toString("base64")}`;
+  const provided = m.provider?.authorization();
+  if (provided) h.authorization = provided;
   return h;
 }
 

@@ -90,6 +90,11 @@ export interface TokenServer {
   requests: { scope: string; user?: string; granted: boolean }[];
   /** A token for these actions, as the server would issue it. */
   mint(repository: string, actions: string[], ttlSeconds?: number): string;
+  /**
+   * The lifetime of the tokens it issues (default 300 s). Distribution accepts a token up to 60 s
+   * past its exp (its leeway): -57 gives a token the registry refuses about 3 s after it was issued.
+   */
+  ttlSeconds: number;
   close(): Promise<void>;
 }
 
@@ -108,6 +113,7 @@ export async function startTokenServer(users: Record<string, string>): Promise<T
     return `${input}.${crypto.sign("sha256", Buffer.from(input), key).toString("base64url")}`;
   };
   const requests: TokenServer["requests"] = [];
+  const self = { ttl: 300 };
   const server = http.createServer((req, res) => {
     const u = new URL(req.url ?? "/", "http://x");
     const scope = u.searchParams.get("scope") ?? "";
@@ -120,9 +126,9 @@ export async function startTokenServer(users: Record<string, string>): Promise<T
       return res.end('{"errors":[{"code":"UNAUTHORIZED"}]}');
     }
     const [, repository, actions] = /^repository:([^:]+):(.*)$/.exec(scope) ?? [];
-    const token = mint(repository ?? "", actions ? actions.split(",") : []);
+    const token = mint(repository ?? "", actions ? actions.split(",") : [], self.ttl);
     res.writeHead(200, { "content-type": "application/json" });
-    res.end(JSON.stringify({ token, expires_in: 300 }));
+    res.end(JSON.stringify({ token, expires_in: Math.max(1, self.ttl + 60) }));
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   return {
@@ -132,6 +138,12 @@ export async function startTokenServer(users: Record<string, string>): Promise<T
     certFile: `${dir}/cert.pem`,
     requests,
     mint: (repo, actions, ttl) => mint(repo, actions, ttl),
+    get ttlSeconds() {
+      return self.ttl;
+    },
+    set ttlSeconds(v: number) {
+      self.ttl = v;
+    },
     close: () => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))),
   };
 }
@@ -139,6 +151,10 @@ export async function startTokenServer(users: Record<string, string>): Promise<T
 export interface ProxyBehaviour {
   /** Cut the n-th blob GET (0-based, counted from when this behaviour was set) after this many bytes. */
   dropBlobAt?: Record<number, number>;
+  /** With dropBlobAt: hold the connection silent this long before cutting it. */
+  dropAfterMs?: number;
+  /** Answer the n-th blob GET with this status, without asking the registry. */
+  blobStatus?: Record<number, number>;
   /** XOR one byte of every blob body at this offset. */
   corruptBlobAt?: number;
   /** Append a newline to manifest bodies: still JSON, another digest. */
@@ -172,6 +188,12 @@ export async function startRegistryProxy(upstream: string, behaviour: ProxyBehav
       return res.end();
     }
     const index = isBlobGet ? self.blobGets++ : -1;
+    const status = b.blobStatus?.[index];
+    if (status !== undefined) {
+      entry.line += ` ${status}`;
+      res.writeHead(status, { "content-length": "0" });
+      return res.end();
+    }
     const up = http.request({ host: uhost, port: Number(uport), method: req.method, path: req.url, headers: { ...req.headers, host: upstream } }, (ur) => {
       entry.line += ` ${ur.statusCode}`;
       const alter = b.alterManifests && req.method === "GET" && /\/manifests\//.test(req.url ?? "");
@@ -190,8 +212,10 @@ export async function startRegistryProxy(upstream: string, behaviour: ProxyBehav
         if (cut !== undefined && offset + c.length >= cut) {
           res.write(c.subarray(0, cut - offset));
           ur.destroy();
-          res.socket?.end();
-          setTimeout(() => res.socket?.destroy(), 20);
+          setTimeout(() => {
+            res.socket?.end();
+            setTimeout(() => res.socket?.destroy(), 20);
+          }, b.dropAfterMs ?? 0);
           offset = cut;
           return;
         }

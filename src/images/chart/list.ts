@@ -2,7 +2,6 @@
 // image the install pulls from the result, saying where each came from. Warnings (a missing tag,
 // a tag written as a YAML number, a difference with artifacthub.io/images) go back to the caller.
 
-import fs from "node:fs";
 import path from "node:path";
 import { parseDocument } from "yaml";
 import { UsageError } from "../../errors.ts";
@@ -11,6 +10,7 @@ import { attribute, chartOfTemplate, scopePrefix } from "./attribute.ts";
 import { renderBuiltin, type RenderResponse } from "./engine.ts";
 import { extractImages, type Hit, type RenderedFile } from "./extract.ts";
 import { findHelm, renderWithHelm, shorten, type HelmInputs } from "./helm.ts";
+import { FileProblem, readRegular } from "../store.ts";
 import { readChart } from "./source.ts";
 
 export interface ChartOptions extends Omit<HelmInputs, "chart"> {
@@ -43,13 +43,15 @@ export interface ChartListing {
   renderer: string;
 }
 
+/** The chart and -f files, read once: only regular files (a FIFO or /dev/zero is a usage error, never read). */
 function builtinRequest(chart: string, o: ChartOptions, all: boolean) {
   const src = readChart(chart);
   const values = o.values.map((f) => {
     try {
-      return { name: f, text: fs.readFileSync(f, "utf8") };
+      return { name: f, text: readRegular(f) };
     } catch (e) {
-      throw new UsageError(`cannot read values file ${f}: ${(e as NodeJS.ErrnoException).code ?? e}`, "check the path given to -f/--values");
+      const why = e instanceof FileProblem ? e.message : String((e as NodeJS.ErrnoException).code ?? e);
+      throw new UsageError(`cannot read values file ${f}: ${why}`, "give -f/--values a regular YAML file (a FIFO, a device or a directory is not read)");
     }
   });
   return {
@@ -60,8 +62,10 @@ function builtinRequest(chart: string, o: ChartOptions, all: boolean) {
   };
 }
 
-async function builtin(chart: string, o: ChartOptions, all = false): Promise<RenderResponse> {
-  const resp = await renderBuiltin(builtinRequest(chart, o, all));
+type BuiltinRequest = ReturnType<typeof builtinRequest>;
+
+async function builtin(chart: string, req: BuiltinRequest): Promise<RenderResponse> {
+  const resp = await renderBuiltin(req);
   if (resp.error) {
     if (resp.usage) throw new UsageError(`${chart}: ${shorten(resp.error)}`, "fix the chart or the values (helm would fail the same way)");
     throw new Error(`${chart}: ${shorten(resp.error)}`);
@@ -96,7 +100,9 @@ function merge(into: ChartImage, img: ChartImage): void {
 
 async function listOne(chart: string, o: ChartOptions, helm: string | undefined, env: NodeJS.ProcessEnv, warnings: string[]): Promise<ChartImage[]> {
   // The built-in render also gives the values, charts and numbers used for attribution.
-  const info = helm ? await builtin(chart, o).catch(() => undefined) : await builtin(chart, o);
+  // Read before helm runs: helm would block on a FIFO given as the chart or a values file.
+  const req = builtinRequest(chart, o, false);
+  const info = helm ? await builtin(chart, req).catch(() => undefined) : await builtin(chart, req);
   const files = helm ? await renderWithHelm(helm, { ...o, chart }, env) : info!.manifests ?? [];
   const { hits, problems } = extractImages(renderable(files));
   for (const p of problems) warnings.push(`${p.template}: ${p.object} ${p.path}: ${p.message}`);
@@ -104,7 +110,7 @@ async function listOne(chart: string, o: ChartOptions, helm: string | undefined,
   const byRef = new Map<string, ChartImage>();
   for (const h of hits) if (!h.test || o.all) add(byRef, h, info, undefined);
   if (o.all && info?.disabled?.length) {
-    const every = await builtin(chart, o, true);
+    const every = await builtin(chart, { ...req, all: true });
     for (const h of extractImages(renderable(every.manifests ?? [])).hits) {
       const c = chartOfTemplate(h.template);
       const d = info.disabled.find((x) => c === x.path || c.startsWith(`${x.path}/`));
@@ -181,7 +187,7 @@ function originalText(p: string, files: string[], charts: string[]): string | un
   const candidates = [...files].reverse().concat(charts.map((c) => path.join(c, "values.yaml")));
   for (const f of candidates) {
     try {
-      const node = parseDocument(fs.readFileSync(f, "utf8")).getIn(keys, true) as { source?: string } | undefined;
+      const node = parseDocument(readRegular(f)).getIn(keys, true) as { source?: string } | undefined;
       if (node && typeof node.source === "string") return node.source;
     } catch {
       /* unreadable or not YAML: no original text */

@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import { AppError, DownloadError, IntegrityError } from "../../errors.ts";
 import { Installation, type Marker } from "../../install/installation.ts";
 import type { Logger } from "../../log.ts";
+import type { AuthProvider } from "../origin-headers.ts";
 import type { TlsSettings } from "../transports/types.ts";
 import { formatDigest, parseExpectedDigest, sameDigest } from "../../verify/digest.ts";
 import { credentialsFor, type CredentialSources } from "./auth.ts";
@@ -28,7 +29,6 @@ export interface OciOptions {
   basicAuthFile: string;
   tokenFile: string;
   plainHttp: boolean;
-  headers: [string, string][];
   connectTimeout: number;
   idleTimeout: number;
   retries: number;
@@ -36,8 +36,8 @@ export interface OciOptions {
   backoffMax: number;
 }
 
-/** What the ordinary transfer then downloads: the layer's blob, its digest, the registry's credentials. */
-export type BlobSource = Pick<OciOptions, "urls" | "headers" | "tokenFile" | "basicAuthFile" | "sha256"> & { checksumUrl: string };
+/** What the ordinary transfer then downloads: the layer's blob URLs and digest; the credentials are in OciPlan.auth. */
+export type BlobSource = Pick<OciOptions, "urls" | "tokenFile" | "basicAuthFile" | "sha256"> & { checksumUrl: string };
 
 export interface OciContext {
   config: OciOptions;
@@ -47,10 +47,14 @@ export interface OciContext {
 }
 
 export interface OciPlan {
-  /** Replaces the run's urls, sha256 (the layer digest), checksum URL and registry auth. */
+  /** Replaces the run's urls, sha256 (the layer digest) and checksum URL, and clears its credentials. */
   source: BlobSource;
   /** For the marker: each reference with the manifest digest it resolved to (a pinned re-run then needs no request). */
   references: string[];
+  /** Per blob URL, its registry's session: the credentials for that origin only, a token renewed when it expires. */
+  auth: Map<string, AuthProvider>;
+  /** Close the registry connections, once the blob's transfer is over (it may renew tokens). */
+  close(): Promise<void>;
 }
 
 export const digestOf = (body: Buffer, algorithm = "sha256") => `${algorithm}:${createHash(algorithm).update(body).digest("hex")}`;
@@ -118,23 +122,16 @@ function checkUserDigest(config: OciOptions, layer: Descriptor) {
 }
 
 /**
- * Blob URLs and the transfer's credentials. Basic credentials ride in each mirror's URL
- * user-info (the transfer keeps them per mirror and drops them on a cross-origin redirect);
- * a bearer token from the dance belongs to the registry that issued it, so the blob then comes
- * from that registry alone; PACKAGE_TOKEN_FILE stays as the transfer reads it, per attempt.
+ * Blob URLs, each with its registry's session as the transfer's AuthProvider: Basic, a token
+ * file (re-read per attempt) or a bearer token that session renews on a 401, so every mirror
+ * keeps its own credentials (a token from the dance belongs to the registry that issued it) and
+ * a download that outlives a token goes on with a fresh one. The serving registry comes first.
  */
-function blobPlan(serving: RegistrySession, refs: OciReference[], config: OciOptions, digest: string): Omit<BlobSource, "sha256" | "checksumUrl"> {
-  const blob = (r: OciReference) => new URL(`/v2/${r.repository}/blobs/${digest}`, `${config.plainHttp ? "http" : "https"}://${r.registry}`);
-  const state = serving.authState;
-  if (state.kind === "bearer") return { urls: [blob(serving.ref).href], headers: [...config.headers, ["authorization", state.header]], tokenFile: "", basicAuthFile: "" };
-  const ordered = [serving.ref, ...refs.filter((r) => r !== serving.ref)];
-  const urls = ordered.map((r) => {
-    const u = blob(r);
-    const c = credentialsFor(r.registry, { registryConfig: config.registryConfig, basicAuthFile: config.basicAuthFile });
-    if (c.kind === "basic") [u.username, u.password] = [encodeURIComponent(c.username), encodeURIComponent(c.password)];
-    return u.href;
-  });
-  return { urls, headers: config.headers, tokenFile: config.tokenFile, basicAuthFile: "" };
+function blobPlan(serving: RegistrySession, refs: OciReference[], config: OciOptions, http: RegistryHttp, digest: string): { urls: string[]; auth: Map<string, AuthProvider> } {
+  const blob = (r: OciReference) => new URL(`/v2/${r.repository}/blobs/${digest}`, `${config.plainHttp ? "http" : "https"}://${r.registry}`).href;
+  const sessions = [serving, ...refs.filter((r) => r !== serving.ref).map((r) => openSession(r, config, http, "pull"))];
+  const auth = new Map<string, AuthProvider>(sessions.map((s) => [blob(s.ref), s]));
+  return { urls: [...auth.keys()], auth };
 }
 
 /** undefined: not an oci:// package. "installed": pinned and already there, no request made. */
@@ -151,8 +148,9 @@ export async function resolveOci(ctx: OciContext, tls: TlsSettings): Promise<Oci
   const http = registryHttp(ctx, tls);
   try {
     return await resolveFromMirrors(ctx, refs, platform, http);
-  } finally {
+  } catch (e) {
     await http.close();
+    throw e;
   }
 }
 
@@ -167,7 +165,10 @@ async function resolveFromMirrors(ctx: OciContext, refs: OciReference[], platfor
       checkUserDigest(config, layer);
       log.info("resolved", { reference: formatReference(ref), manifest: manifestDigest, layer: layer.digest, title: layer.annotations?.[TITLE], size: layer.size, mediaType: layer.mediaType });
       const references = refs.map((r) => formatReference({ ...r, digest: r.digest ?? manifestDigest }));
-      return { source: { ...blobPlan(session, refs, config, layer.digest), sha256: layer.digest, checksumUrl: "" }, references };
+      const { urls, auth } = blobPlan(session, refs, config, http, layer.digest);
+      // The credentials are in `auth`, per origin: none is left for the transfer to send anywhere else.
+      const source: BlobSource = { urls, sha256: layer.digest, checksumUrl: "", tokenFile: "", basicAuthFile: "" };
+      return { source, references, auth, close: () => http.close() };
     } catch (e) {
       if (!(e instanceof DownloadError) || ctx.signal.aborted) throw e;
       lastError = e;

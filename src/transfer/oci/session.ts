@@ -4,7 +4,8 @@
 
 import { DownloadError } from "../../errors.ts";
 import { redactUrl } from "../../redact.ts";
-import { basicHeader, bearerFromFile, parseChallenge, type Credentials } from "./auth.ts";
+import type { AuthProvider } from "../origin-headers.ts";
+import { basicHeader, bearerFromFile, parseChallenge, type Challenge, type Credentials } from "./auth.ts";
 import type { HttpAnswer, HttpRequest, RegistryHttp } from "./http.ts";
 import { registryBase, type OciReference } from "./reference.ts";
 
@@ -15,10 +16,13 @@ export type AuthState = { kind: "none" } | { kind: "basic"; header: string } | {
 
 const LOGIN_HINT = "check the registry credentials: PACKAGE_REGISTRY_CONFIG (an entry for this host), PACKAGE_BASIC_AUTH_FILE or PACKAGE_TOKEN_FILE (push: REGISTRY_USERNAME with REGISTRY_PASSWORD_FILE)";
 
-export class RegistrySession {
+/** Also the blob transfer's AuthProvider for this registry: its own token, renewed when it expires. */
+export class RegistrySession implements AuthProvider {
   readonly base: string;
   readonly ref: OciReference;
   private auth: AuthState;
+  /** The last Bearer challenge: a 401 relayed without its WWW-Authenticate still renews the token. */
+  private challenge?: Challenge;
   private readonly creds: Credentials;
   private readonly http: RegistryHttp;
   private readonly opts: { plainHttp: boolean; actions: Actions };
@@ -37,7 +41,8 @@ export class RegistrySession {
     return new URL(pathOrLocation, this.base);
   }
 
-  private authorization(): string | undefined {
+  /** The Authorization for this registry's origin now (a token file is re-read every time). */
+  authorization(): string | undefined {
     switch (this.auth.kind) {
       case "basic":
       case "bearer":
@@ -62,17 +67,28 @@ export class RegistrySession {
     };
     const res = await this.http.send(withAuth());
     if (res.status !== 401 || !sameOrigin) return res;
-    const challenge = parseChallenge(res.headers["www-authenticate"]);
-    if (challenge?.scheme === "bearer" && this.auth.kind !== "token-file" && this.auth.kind !== "bearer") {
-      this.auth = { kind: "bearer", header: await this.fetchToken(challenge.params) };
-    } else if (challenge?.scheme === "basic" && this.auth.kind === "none" && this.creds.kind === "basic") {
-      this.auth = { kind: "basic", header: basicHeader(this.creds) };
-    } else {
-      throw this.refused(res, this.auth.kind === "none" ? " requires a login" : " refused the credentials");
-    }
+    if (!(await this.refresh(res.headers["www-authenticate"]))) throw this.refused(res, this.auth.kind === "none" ? " requires a login" : " refused the credentials");
     const again = await this.http.send(withAuth());
     if (again.status === 401) throw this.refused(again, " refused the credentials");
     return again;
+  }
+
+  /**
+   * The registry answered 401: a new token by its Bearer challenge (also when one was held: it
+   * expired), or Basic when it asks for it and we have it. False: nothing new to try.
+   */
+  async refresh(wwwAuthenticate: string | undefined): Promise<boolean> {
+    const challenge = parseChallenge(wwwAuthenticate) ?? this.challenge;
+    if (challenge?.scheme === "bearer" && this.auth.kind !== "token-file") {
+      this.challenge = challenge;
+      this.auth = { kind: "bearer", header: await this.fetchToken(challenge.params) };
+      return true;
+    }
+    if (challenge?.scheme === "basic" && this.auth.kind === "none" && this.creds.kind === "basic") {
+      this.auth = { kind: "basic", header: basicHeader(this.creds) };
+      return true;
+    }
+    return false;
   }
 
   private async fetchToken(params: Record<string, string>): Promise<string> {

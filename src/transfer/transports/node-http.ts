@@ -7,7 +7,15 @@ import { flattenHeaders, type Transport, type TransportRequest, type TransportRe
 
 function proxyAuth(proxy: URL): Record<string, string> {
   if (!proxy.username) return {};
-  const cred = `${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`;
+  // A malformed %-escape in the proxy's user-info is sent as written, never a crash (exit 1).
+  const decode = (v: string) => {
+    try {
+      return decodeURIComponent(v);
+    } catch {
+      return v;
+    }
+  };
+  const cred = `${decode(proxy.username)}:${decode(proxy.password)}`;
   return { "proxy-authorization": `Basic ${Buffer.from(cred).toString("base64")}` };
 }
 

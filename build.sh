@@ -111,7 +111,7 @@ elif ! build_out=$(DOCKER_BUILDKIT=${DOCKER_BUILDKIT:-0} docker build "${build_a
   die 6 "docker build failed" "see the build output above"
 fi
 [[ -n $remote_ref ]] && run docker tag "$local_ref" "$remote_ref"
-log "built $local_ref"
+[[ $DRY_RUN == true ]] || log "built $local_ref"
 
 # 4. Push.
 if [[ $PUSH_TO_REGISTRY == false ]]; then
@@ -136,7 +136,7 @@ if [[ -n ${REGISTRY_USERNAME:-} && -n $password ]]; then
     die 7 "docker login to $registry_host as $REGISTRY_USERNAME failed: $(tail -n1 "$DOCKER_CONFIG/login.err")" \
       "check REGISTRY_USERNAME and the password (REGISTRY_PASSWORD_FILE or REGISTRY_PASSWORD)"
   fi
-  log "logged in to $registry_host as $REGISTRY_USERNAME"
+  [[ $DRY_RUN == true ]] || log "logged in to $registry_host as $REGISTRY_USERNAME"
 elif [[ -n ${REGISTRY_USERNAME:-} ]]; then
   die 2 "REGISTRY_USERNAME is set but no password" "set REGISTRY_PASSWORD_FILE (or REGISTRY_PASSWORD), or unset REGISTRY_USERNAME to use an existing docker login"
 else

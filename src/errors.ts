@@ -1,5 +1,7 @@
-// Every failure the program reports is one of these: a stable exit code, a one-line
-// message naming what failed, and a hint saying how to fix it.
+// Failures are AppErrors: a stable exit code, a one-line message naming what failed, and a
+// hint saying how to fix it. The classes here are the install's (exit 2 to 6, signals); the
+// images commands add theirs (exit 8: src/images/runtime.ts, src/images/kube.ts) and use
+// ExitCode.partial (7) directly. Anything that is not an AppError is a bug: exit 1.
 
 export const ExitCode = {
   ok: 0,
@@ -33,13 +35,13 @@ export class UsageError extends AppError {
   }
 }
 
-/** The package could not be fetched from any mirror with any transport. */
+/** Fetching failed: an HTTP answer, the network, TLS, a proxy, a timeout, a redirect loop, a registry (oci://). */
 export class DownloadError extends AppError {
   /** false when retrying cannot help (a 404, a redirect loop). */
   readonly retryable: boolean;
   /** HTTP status when the failure was an HTTP answer. */
   readonly status?: number;
-  /** Seconds the server asked us to wait (Retry-After). */
+  /** How long the server asked us to wait (Retry-After), in milliseconds. */
   readonly retryAfterMs?: number;
   constructor(
     message: string,

@@ -1,5 +1,5 @@
-// URLs and headers are logged, credentials never: user-info and every query value are
-// replaced, since signed URLs (S3, GCS, Azure SAS) carry their secret in the query.
+// URLs are logged, credentials never: user-info and every query value are replaced by
+// REDACTED, since signed URLs (S3, GCS, Azure SAS) carry their secret in the query.
 
 export function redactUrl(input: string | URL): string {
   let u: URL;

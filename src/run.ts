@@ -1,51 +1,26 @@
-// The main job: config → transport → verify → extract → install.
+// One install, the stages in order: the destination's lock → oci:// resolution (when
+// PACKAGE_URL is a registry reference) → the expected digest (given, or from the checksum
+// file) → transfer into a sink that hashes and extracts into staging → digest compared →
+// swap into place and marker. Progress lines and the summary line are written here.
 
-import fs from "node:fs";
-import tls from "node:tls";
-import type { Config, ExpectedDigest } from "./cli/config.ts";
-import { parseExpectedDigest } from "./cli/config.ts";
+import { formatDigest, parseExpectedDigest, sameDigest, type ExpectedDigest } from "./verify/digest.ts";
 import { createPackageSink, type PackageSink } from "./archive/worker-sink.ts";
 import { FileSink } from "./archive/file-sink.ts";
 import { HashingStage } from "./transfer/hashing-stage.ts";
 import { parseChecksumFile } from "./verify/checksum-file.ts";
 import { IntegrityError, UsageError } from "./errors.ts";
-import { newStats, NotModified, transfer, type TransferPlan } from "./transfer/fetch.ts";
+import type { ExtractOptions } from "./archive/extract.ts";
+import { newStats, NotModified, transfer, type TransferOptions, type TransferPlan } from "./transfer/fetch.ts";
 import { Installation, type Marker } from "./install/installation.ts";
 import { DestinationLock } from "./install/lock.ts";
-import type { Logger } from "./log.ts";
+import { bytesField, type Logger } from "./log.ts";
 import { redactUrl } from "./redact.ts";
 import { makeTransports } from "./transfer/transports/index.ts";
-import type { TlsSettings } from "./transfer/transports/types.ts";
-import { formatBytes, formatSeconds } from "./units.ts";
-import { resolveOci } from "./transfer/oci/resolve.ts";
+import { tlsSettings, type TlsFiles } from "./transfer/tls.ts";
+import { formatSeconds } from "./units.ts";
+import { resolveOci, type OciOptions } from "./transfer/oci/resolve.ts";
 import type { AuthProvider } from "./transfer/origin-headers.ts";
 import { Writable } from "node:stream";
-
-function readPem(file: string, what: string): string {
-  try {
-    return fs.readFileSync(file, "utf8");
-  } catch (e) {
-    throw new UsageError(`cannot read the ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`, "mount the file at that path, or fix the path");
-  }
-}
-
-export function tlsSettings(c: Config, env: NodeJS.ProcessEnv): TlsSettings {
-  const s: TlsSettings = { insecure: c.insecure };
-  if (c.caFile) {
-    const system = (tls as { getCACertificates?: (t: string) => string[] }).getCACertificates?.("default") ?? [...tls.rootCertificates];
-    s.ca = [...system, readPem(c.caFile, "CA file")];
-    s.caFile = c.caFile;
-  } else if (env.NODE_EXTRA_CA_CERTS) {
-    s.caFile = env.NODE_EXTRA_CA_CERTS; // Node reads it itself; curl and wget need the path
-  }
-  if (c.certFile) {
-    s.cert = readPem(c.certFile, "client certificate");
-    s.key = readPem(c.keyFile, "client key");
-    s.certFile = c.certFile;
-    s.keyFile = c.keyFile;
-  }
-  return s;
-}
 
 class MemorySink extends Writable {
   chunks: Buffer[] = [];
@@ -69,8 +44,27 @@ function endSink(w: Writable): Promise<void> {
   });
 }
 
+/** What an install reads from the program's options (src/cli/config.ts's Config has them all). */
+export type InstallOptions = TransferOptions &
+  TlsFiles &
+  ExtractOptions &
+  OciOptions & {
+    urls: string[];
+    dest: string;
+    sha256: string;
+    checksumUrl: string;
+    transports: string[];
+    force: boolean;
+    lockTimeout: number;
+    progressInterval: number;
+    maxRatio: number;
+    /** PACKAGE_FORMAT: "auto" when absent; "file" saves the body as one file named by `filename`. */
+    format?: string;
+    filename?: string;
+  };
+
 export interface RunContext {
-  config: Config;
+  config: InstallOptions;
   env: NodeJS.ProcessEnv;
   log: Logger;
   signal: AbortSignal;
@@ -134,7 +128,7 @@ export async function runInstall(input: RunContext): Promise<void> {
     // Under the lock: "pinned and already installed" is read from the marker no other run is changing.
     const oci = await resolveOci({ ...input, signal }, tlsSettings(input.config, input.env));
     if (oci === "installed") return;
-    const ctx: RunContext = oci ? { ...input, signal, config: oci.config, markerUrls: oci.references, auth: oci.auth } : { ...input, signal };
+    const ctx: RunContext = oci ? { ...input, signal, config: { ...input.config, ...oci.source }, markerUrls: oci.references, auth: oci.auth } : { ...input, signal };
     try {
       await installUnderLock(ctx, install, lock);
     } finally {
@@ -149,15 +143,15 @@ async function installUnderLock(ctx: RunContext, install: Installation, lock: De
   const base = { config, transports, tls: tlsSettings(config, env), env, log, signal };
   const expected = await expectedDigest(ctx, base);
   const marker = install.readMarker();
-  if (expected && marker && !config.force && marker.digest?.algorithm === expected.algorithm && marker.digest?.hex === expected.hex) {
-    log.info("already installed, nothing to do", { dest: install.dest, digest: `${expected.algorithm}:${expected.hex}`, installedAt: marker.installedAt });
+  if (expected && marker && !config.force && sameDigest(marker.digest, expected)) {
+    log.info("already installed, nothing to do", { dest: install.dest, digest: formatDigest(expected), installedAt: marker.installedAt });
     return;
   }
   if (!expected) log.info("no checksum given (PACKAGE_SHA256 or PACKAGE_CHECKSUM_URL): the package is not verified (and not hashed)");
   await downloadAndSwap(ctx, install, lock, base, expected, marker);
 }
 
-function startProgress(config: Config, log: Logger, stats: ReturnType<typeof newStats>, current: () => PackageSink | undefined): NodeJS.Timeout | undefined {
+function startProgress(config: Pick<InstallOptions, "progressInterval">, log: Logger, stats: ReturnType<typeof newStats>, current: () => PackageSink | undefined): NodeJS.Timeout | undefined {
   if (config.progressInterval <= 0) return undefined;
   let lastBytes = 0;
   let lastAt = Date.now();
@@ -168,7 +162,7 @@ function startProgress(config: Config, log: Logger, stats: ReturnType<typeof new
     const rate = ((r.rawBytes - lastBytes) / Math.max(1, now - lastAt)) * 1000;
     [lastBytes, lastAt] = [r.rawBytes, now];
     const size = stats.size;
-    log.info("progress", { bytes: formatBytes(r.rawBytes), percent: size ? `${((r.rawBytes / size) * 100).toFixed(1)}%` : undefined, rate: `${formatBytes(rate)}/s`, files: r.files });
+    log.info("progress", { bytes: bytesField(r.rawBytes), percent: size ? `${((r.rawBytes / size) * 100).toFixed(1)}%` : undefined, rate: bytesField(rate, true), files: r.files });
   }, config.progressInterval);
   timer.unref();
   return timer;
@@ -196,7 +190,7 @@ async function downloadAndSwap(ctx: RunContext, install: Installation, lock: Des
       staging = install.newStaging();
       const archive =
         config.format === "file"
-          ? new FileSink(staging, { ...config, url: config.urls[0] }, () => stats.contentDisposition)
+          ? new FileSink(staging, { ...config, filename: config.filename ?? "", url: config.urls[0] }, () => stats.contentDisposition)
           : createPackageSink(staging, extractOpts, () => stats.size);
       current = expected ? new HashingStage(archive, expected, config.maxBytes) : archive;
       return current;
@@ -222,8 +216,8 @@ async function downloadAndSwap(ctx: RunContext, install: Installation, lock: Des
     }
     await endSink(t.sink);
     const result = t.sink.result();
-    if (expected && result.digest?.hex !== expected.hex) {
-      throw new IntegrityError(`checksum mismatch: expected ${expected.algorithm}:${expected.hex}, got ${expected.algorithm}:${result.digest?.hex}`);
+    if (expected && !sameDigest(result.digest, expected)) {
+      throw new IntegrityError(`checksum mismatch: expected ${formatDigest(expected)}, got ${expected.algorithm}:${result.digest?.hex}`);
     }
     lock.renew(); // still ours, and a fresh lease for the swap
     const trash = install.commit(staging!, {
@@ -244,15 +238,15 @@ async function downloadAndSwap(ctx: RunContext, install: Installation, lock: Des
       format: result.format,
       files: result.files,
       entries: result.entries,
-      bytes: formatBytes(result.bytes),
-      package: formatBytes(result.rawBytes),
-      transferred: formatBytes(stats.bytesTransferred),
+      bytes: bytesField(result.bytes),
+      package: bytesField(result.rawBytes),
+      transferred: bytesField(stats.bytesTransferred),
       ratio: result.rawBytes ? (stats.bytesTransferred / result.rawBytes).toFixed(2) : undefined,
       attempts: stats.attempts,
       resumes: stats.resumes,
       restarts: stats.restarts,
       transports: stats.transports,
-      digest: result.digest ? `${result.digest.algorithm}:${result.digest.hex}` : undefined,
+      digest: result.digest ? formatDigest(result.digest) : undefined,
       verified: expected !== undefined,
       seconds: formatSeconds(Date.now() - started),
     });

@@ -23,7 +23,7 @@ export function parseSize(text: string): number | undefined {
 }
 
 export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
+  if (n < 1024) return `${Math.round(n)} B`;
   const units = ["KiB", "MiB", "GiB", "TiB"];
   let v = n;
   let i = -1;

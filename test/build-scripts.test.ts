@@ -160,6 +160,7 @@ describe("build.sh and save-base-image.sh", { skip: dockerMissing() }, () => {
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /dry-run: docker build/);
     assert.match(r.stderr, /dry-run: docker push/);
+    assert.doesNotMatch(r.stderr, /\] (built|logged in|pushed) /, "a dry run claims nothing was done");
     assert.ok(!r.stderr.includes(PASSWORD));
     assert.ok(spawnSync("docker", ["image", "inspect", `${name}:0.1.0`]).status !== 0);
   });

@@ -163,7 +163,8 @@ describe("an older Node on PATH", () => {
 
 describe("logs", () => {
   it("LOG_FORMAT=json gives one JSON object per line, with the URL's secrets redacted", async () => {
-    srv.route("/small.tar", { body: rawTar([{ name: "hello.txt", content: "hi\n" }]) });
+    const body = rawTar([{ name: "hello.txt", content: "hi\n" }]);
+    srv.route("/small.tar", { body });
     const url = `${srv.url.replace("://", "://alice:pa55word@")}/small.tar?X-Amz-Signature=topsecret&v=1`;
     const r = await runDp({ PACKAGE_URL: url, PACKAGE_DEST: tmpdir(), LOG_FORMAT: "json" });
     assert.equal(r.code, 0, r.stderr);
@@ -177,6 +178,11 @@ describe("logs", () => {
     const summary = JSON.parse(lines[lines.length - 1]);
     assert.equal(summary.msg, "installed");
     assert.equal(summary.files, 1);
+    // Sizes are numbers of bytes, with the human text beside them.
+    assert.equal(summary.package, body.length);
+    assert.equal(summary.packageHuman, `${(body.length / 1024).toFixed(2)} KiB`);
+    assert.equal(typeof summary.bytes, "number");
+    assert.equal(typeof summary.transferred, "number");
   });
 
   it("prints progress lines while a slow download runs", async () => {
@@ -185,5 +191,6 @@ describe("logs", () => {
     const r = await runDp({ PACKAGE_URL: `${srv.url}/slow.tar`, PACKAGE_DEST: tmpdir(), PACKAGE_PROGRESS_INTERVAL: "300ms" });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /progress bytes=.* percent=\d+(\.\d)?% rate=/);
+    for (const m of r.stderr.matchAll(/ rate=("[^"]*"|\S+)/g)) assert.match(m[1], /^"\d+(\.\d{1,2})? (B|KiB|MiB|GiB)\/s"$/, "a rate is rounded like any size");
   });
 });

@@ -31,14 +31,23 @@ export function looksLikeTar(head: Buffer): boolean {
   return sum === parseInt(field, 8);
 }
 
+/** `{"…` or `{}`, `[` then a JSON value (a Markdown link `[text](url)` or an INI `[section]` is not JSON). */
+function looksLikeJson(text: string): boolean {
+  if (/^\{\s*("|\}|$)/.test(text)) return true;
+  return /^\[\s*(\[\s*([[{"\]-]|\d|$)|[{"\]-]|\d|(true|false|null)\s*([,\]]|$)|$)/.test(text);
+}
+
 /** A short description of what a non-archive body looks like, for the error message. */
 export function describeNonArchive(head: Buffer): string {
   if (head.length === 0) return "the body is empty";
   const text = head.subarray(0, 64).toString("utf8").trimStart().toLowerCase();
   if (text.startsWith("<!doctype html") || text.startsWith("<html")) return "the body is an HTML page (an error or login page?)";
-  if (text.startsWith("{") || text.startsWith("[")) return "the body looks like JSON (an API error?)";
+  if (looksLikeJson(text)) return "the body looks like JSON (an API error?)";
   if (text.startsWith("<?xml") || text.startsWith("<")) return "the body looks like XML/HTML (an error page?)";
-  return `the body starts with bytes ${head.subarray(0, 8).toString("hex")}`;
+  const hex = head.subarray(0, 8).toString("hex");
+  // Printable UTF-8 (tabs and line ends allowed): a README, a directory listing, a plain-text error.
+  if (!/[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]/.test(head.subarray(0, 64).toString("utf8").slice(0, -1))) return `the body is plain text (starts with bytes ${hex})`;
+  return `the body starts with bytes ${hex}`;
 }
 
 /** PACKAGE_FORMAT's value for each detected format. */

@@ -179,10 +179,6 @@ export class Extractor {
     this.onError(err);
   }
 
-  get failed(): AppError | undefined {
-    return this.failure;
-  }
-
   private refuse(entry: ReadEntry, reason: string, hint = "the archive is unsafe; rebuild it with relative paths that stay inside it", kind = "unsafe"): never {
     throw new ArchiveError(`${kind} archive entry ${JSON.stringify(entry.path)}: ${reason}`, hint);
   }

@@ -5,6 +5,7 @@ import { UsageError } from "../errors.ts";
 import { parseDuration, parseSize } from "../units.ts";
 import { checkOciConfig } from "../transfer/oci/config-check.ts";
 import { unsafeFileName } from "../archive/file-name.ts";
+import { parseExpectedDigest } from "../verify/digest.ts";
 
 type Kind = "string" | "list" | "int" | "bool" | "duration" | "size" | "mode" | "headers";
 
@@ -14,6 +15,8 @@ interface OptionSpec {
   flag: string;
   kind: Kind;
   def?: string;
+  /** What --help shows as the default when `def` is an internal value (-1 = the running user). */
+  shownDefault?: string;
   help: string;
 }
 
@@ -74,8 +77,8 @@ export const OPTIONS: OptionSpec[] = [
   { key: "sha256", env: "PACKAGE_SHA256", flag: "--sha256", kind: "string", def: "", help: "expected digest of the downloaded bytes: hex SHA-256, or sha256:HEX / sha512:HEX" },
   { key: "checksumUrl", env: "PACKAGE_CHECKSUM_URL", flag: "--checksum-url", kind: "string", def: "", help: "URL of a sha256sum/sha512sum-style file listing the package's digest" },
   { key: "transports", env: "PACKAGE_TRANSPORTS", flag: "--transports", kind: "list", def: "undici,node,curl,wget", help: "transports in the order they are tried (undici, node, curl, wget)" },
-  { key: "retries", env: "PACKAGE_RETRIES", flag: "--retries", kind: "int", def: "5", help: "failed attempts in a row allowed before giving up (an attempt that delivered bytes resets the count)" },
-  { key: "backoffBase", env: "PACKAGE_BACKOFF", flag: "--backoff", kind: "duration", def: "1s", help: "first retry delay; doubles each failure, with full jitter" },
+  { key: "retries", env: "PACKAGE_RETRIES", flag: "--retries", kind: "int", def: "5", help: "failed rounds in a row before giving up; a round tries every mirror and transport (a round that delivered new bytes resets the count)" },
+  { key: "backoffBase", env: "PACKAGE_BACKOFF", flag: "--backoff", kind: "duration", def: "1s", help: "first retry delay; doubles per failed round, with full jitter" },
   { key: "backoffMax", env: "PACKAGE_BACKOFF_MAX", flag: "--backoff-max", kind: "duration", def: "30s", help: "longest retry delay" },
   { key: "connectTimeout", env: "PACKAGE_CONNECT_TIMEOUT", flag: "--connect-timeout", kind: "duration", def: "10s", help: "time allowed to open a connection" },
   { key: "idleTimeout", env: "PACKAGE_IDLE_TIMEOUT", flag: "--idle-timeout", kind: "duration", def: "30s", help: "time allowed without receiving a byte (headers or body)" },
@@ -92,8 +95,8 @@ export const OPTIONS: OptionSpec[] = [
   { key: "format", env: "PACKAGE_FORMAT", flag: "--format", kind: "string", def: "auto", help: "package format: auto (by magic bytes), tar, tar.gz, tar.zst, tar.xz, tar.bz2, or file (saved as it is); a declared format must match the bytes" },
   { key: "filename", env: "PACKAGE_FILENAME", flag: "--filename", kind: "string", def: "", help: "PACKAGE_FORMAT=file: the file's name (default: the response's Content-Disposition filename, else the URL's last path segment)" },
   { key: "stripComponents", env: "PACKAGE_STRIP_COMPONENTS", flag: "--strip-components", kind: "int", def: "0", help: "leading path components removed from every entry" },
-  { key: "uid", env: "PACKAGE_UID", flag: "--uid", kind: "int", def: "-1", help: "owner given to every extracted file (default: the running user)" },
-  { key: "gid", env: "PACKAGE_GID", flag: "--gid", kind: "int", def: "-1", help: "group given to every extracted file (default: the running group)" },
+  { key: "uid", env: "PACKAGE_UID", flag: "--uid", kind: "int", def: "-1", shownDefault: "the running user", help: "owner given to every extracted file" },
+  { key: "gid", env: "PACKAGE_GID", flag: "--gid", kind: "int", def: "-1", shownDefault: "the running user's group", help: "group given to every extracted file" },
   { key: "fileMode", env: "PACKAGE_FILE_MODE", flag: "--file-mode", kind: "mode", def: "", help: "octal mode forced on every file, e.g. 0644 (default: the archive's, minus setuid/setgid/sticky)" },
   { key: "dirMode", env: "PACKAGE_DIR_MODE", flag: "--dir-mode", kind: "mode", def: "", help: "octal mode forced on every directory, e.g. 0755 (default: the archive's)" },
   { key: "maxBytes", env: "PACKAGE_MAX_BYTES", flag: "--max-bytes", kind: "size", def: "20GiB", help: "limit on total uncompressed bytes" },
@@ -291,24 +294,10 @@ function checkHttpUrl(u: string, name: string) {
   }
 }
 
-export interface ExpectedDigest {
-  algorithm: "sha256" | "sha512";
-  hex: string;
-}
-
-/** "HEX" (64 → sha256, 128 → sha512), "sha256:HEX", "sha512:HEX". */
-export function parseExpectedDigest(text: string, source: string): ExpectedDigest {
-  const m = /^(?:(sha256|sha512)[:=])?([0-9a-fA-F]+)$/.exec(text.trim());
-  const len = m ? m[2].length : 0;
-  const algorithm = (m?.[1] as ExpectedDigest["algorithm"] | undefined) ?? (len === 128 ? "sha512" : "sha256");
-  if (!m || len !== (algorithm === "sha256" ? 64 : 128))
-    throw new UsageError(`${source} is not a SHA-256 or SHA-512 digest`, "give 64 hex digits, or sha256:HEX / sha512:HEX (as printed by sha256sum)");
-  return { algorithm, hex: m[2].toLowerCase() };
-}
-
 export function helpText(version: string): string {
   const rows = OPTIONS.map((o) => {
-    const def = o.def ? ` [default: ${o.def}]` : "";
+    const shown = o.shownDefault ?? o.def;
+    const def = shown ? ` [default: ${shown}]` : "";
     return `  ${o.flag.padEnd(22)} ${o.env.padEnd(26)} ${o.help}${def}`;
   });
   return [

@@ -5,12 +5,12 @@
 import fs from "node:fs";
 import { parseConfig, type Config } from "./config.ts";
 import { DownloadError, ExitCode, UsageError } from "../errors.ts";
-import { createLogger, type Logger } from "../log.ts";
-import { runInstall, tlsSettings } from "../run.ts";
+import { bytesField, createLogger, type Logger } from "../log.ts";
+import { runInstall } from "../run.ts";
+import { tlsSettings } from "../transfer/tls.ts";
 import { existingArchive, packDirectory, pushArtifact, type Layer } from "../transfer/oci/push.ts";
 import { isOciUrl, parseReference } from "../transfer/oci/reference.ts";
 import { openSession, registryHttp } from "../transfer/oci/resolve.ts";
-import { formatBytes } from "../units.ts";
 
 export const PACKAGE_HELP = `Usage:
   download-package package push DIR|ARCHIVE oci://REGISTRY[:PORT]/REPO:TAG [flags]
@@ -72,7 +72,7 @@ async function push(args: string[], io: PackageIO): Promise<number> {
   const layer = await layerOf(source, io.env);
   const http = registryHttp({ config, env: io.env, log, signal }, tlsSettings(config, io.env));
   try {
-    log.info("pushing", { source, layer: layer.title, mediaType: layer.mediaType, digest: layer.digest, size: formatBytes(layer.size) });
+    log.info("pushing", { source, layer: layer.title, mediaType: layer.mediaType, digest: layer.digest, size: bytesField(layer.size) });
     const session = openSession(parseReference(ref), config, http, "pull,push", io.env);
     const pushed = await pushArtifact(session, layer, io.env, log);
     log.info("pushed", { reference: pushed.reference, layer: layer.digest });

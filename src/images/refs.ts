@@ -35,19 +35,6 @@ export function looksLikeImage(v: string): boolean {
   return REF.test(v.trim()) && !v.includes("://") && !/^\d+(\.\d+)*$/.test(v.trim());
 }
 
-/** File name for an exported image: <name>_<tag>.tar.gz; the registry is kept unless docker.io. */
-export function fileNameFor(ref: string): string {
-  const n = normalizeRef(ref);
-  const [nameTag, digest] = n.split("@");
-  let name = nameTag;
-  let tag = "";
-  const colon = nameTag.lastIndexOf(":");
-  if (colon > nameTag.lastIndexOf("/")) [name, tag] = [nameTag.slice(0, colon), nameTag.slice(colon + 1)];
-  name = name.replace(/^docker\.io\/(library\/)?/, "");
-  if (digest) tag = `${tag ? `${tag}-` : ""}${digest.replace("sha256:", "sha256-").slice(0, 19)}`;
-  return `${name.replace(/[/:]/g, "_")}_${tag}.tar.gz`;
-}
-
 type Node = unknown;
 const isObj = (v: Node): v is Record<string, Node> => typeof v === "object" && v !== null && !Array.isArray(v);
 const scalar = (v: Node) => (typeof v === "string" || typeof v === "number" ? String(v) : undefined);

@@ -8,7 +8,8 @@ import http from "node:http";
 import type { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { AppError, ExitCode } from "../errors.ts";
-import { lastLine, run } from "./proc.ts";
+import { lastLine } from "../util/error-line.ts";
+import { runProcess as run } from "../util/process.ts";
 import { regularStream } from "./store.ts";
 
 export interface Runtime {

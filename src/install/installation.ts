@@ -14,6 +14,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { ArchiveError, fromFsError, LocalIOError } from "../errors.ts";
 import { LEASE_MS, LOCK_FILE } from "./lock.ts";
+import { writeFileAtomic } from "../util/atomic-file.ts";
 import { pseudoFsOf } from "./pseudo-fs.ts";
 import { ensureDir, removeTree, renameKeepingMode } from "./tree.ts";
 
@@ -132,9 +133,7 @@ export class Installation {
   }
 
   private writeMarker(marker: Marker) {
-    const tmp = path.join(this.stateDir, `${MARKER}.tmp`);
-    fs.writeFileSync(tmp, JSON.stringify(marker, null, 2) + "\n", { mode: 0o644 });
-    fs.renameSync(tmp, path.join(this.stateDir, MARKER));
+    writeFileAtomic(path.join(this.stateDir, MARKER), JSON.stringify(marker, null, 2) + "\n", { mode: 0o644 });
   }
 
   /** After a rollback: drop the (empty) trash, put the previous marker back. Best effort. */

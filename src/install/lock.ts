@@ -12,6 +12,7 @@ import os from "node:os";
 import path from "node:path";
 import { fromFsError, LocalIOError, SignalError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import { writeFileAtomic } from "../util/atomic-file.ts";
 
 export const LOCK_FILE = "lock";
 export const LEASE_MS = 30_000;
@@ -227,12 +228,10 @@ export class DestinationLock {
       throw err;
     }
     this.lease = { ...this.lease, expiresAt: Date.now() + LEASE_MS };
-    const tmp = path.join(this.stateDir, `${LOCK_FILE}-${this.lease.owner}.new`);
     try {
-      fs.writeFileSync(tmp, JSON.stringify(this.lease) + "\n", { mode: 0o644 });
-      fs.renameSync(tmp, this.file);
+      // A name of its own: a run that lost the lock must not write into another's temporary file.
+      writeFileAtomic(this.file, JSON.stringify(this.lease) + "\n", { mode: 0o644, tmp: path.join(this.stateDir, `${LOCK_FILE}-${this.lease.owner}.new`) });
     } catch (e) {
-      fs.rmSync(tmp, { force: true });
       throw fromFsError(e, `renewing the lock on ${path.dirname(this.stateDir)}`);
     }
   }

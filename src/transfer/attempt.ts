@@ -184,7 +184,7 @@ function httpFailure(status: number, headers: Record<string, string>, url: URL):
   const hint =
     status === 404 ? "the package is not at that URL; check PACKAGE_URL"
     : status === 401 || status === 403 ? "check the credentials (PACKAGE_TOKEN_FILE, PACKAGE_BASIC_AUTH_FILE or user-info in the URL)"
-    : isRetryableStatus(status) ? "the server is failing or overloaded; retried with backoff"
+    : isRetryableStatus(status) ? "the server is failing or overloaded: check it, or allow more time with PACKAGE_RETRIES and PACKAGE_BACKOFF_MAX"
     : "the server refused the request";
   return new TransferFailure("http", `HTTP ${status} from ${redactUrl(url)}`, { status, retryable: isRetryableStatus(status), retryAfterMs: parseRetryAfter(headers["retry-after"]), hint });
 }

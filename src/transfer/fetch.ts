@@ -6,9 +6,8 @@
 import type { Writable } from "node:stream";
 import { backoffDelay } from "./backoff.ts";
 import { DownloadError } from "../errors.ts";
-import type { Logger } from "../log.ts";
+import { bytesField, type Logger } from "../log.ts";
 import { redactUrl } from "../redact.ts";
-import { formatBytes } from "../units.ts";
 import { attempt, type AttemptSettings, type Outcome } from "./attempt.ts";
 import { Delivery, newStats, type SinkFactory, type TransferStats } from "./delivery.ts";
 import { moreInformative, TransferFailure } from "./failure.ts";
@@ -127,10 +126,11 @@ async function rounds<S extends Writable>(run: Run<S>, plan: TransferPlan): Prom
     failedRounds = round.progressed ? 0 : failedRounds + 1;
     if (failedRounds > config.retries) {
       const e = run.worst;
-      throw new DownloadError(`giving up after ${stats.attempts} attempt${stats.attempts === 1 ? "" : "s"}: ${e.message}`, { hint: e.hint, status: e.status, retryable: false });
+      const rounds = `${failedRounds} failed round${failedRounds === 1 ? "" : "s"} in a row`;
+      throw new DownloadError(`giving up after ${rounds} (${stats.attempts} attempt${stats.attempts === 1 ? "" : "s"}): ${e.message}`, { hint: e.hint, status: e.status, retryable: false });
     }
     const delay = Math.max(backoffDelay(failedRounds, config.backoffBase, config.backoffMax), round.retryAfterMs);
-    plan.log.info("retrying", { in: `${(delay / 1000).toFixed(2)}s`, round: failedRounds + 1, received: state.offset ? formatBytes(state.offset) : undefined });
+    plan.log.info("retrying", { in: `${(delay / 1000).toFixed(2)}s`, round: failedRounds + 1, received: state.offset ? bytesField(state.offset) : undefined });
     await sleep(delay, plan.signal);
   }
 }
@@ -195,7 +195,7 @@ function stepFor<S extends Writable>(run: Run<S>, outcome: Exclude<Outcome, { ki
   if (!run.worst || moreInformative(failure.causeKind, run.worst.causeKind)) run.worst = failure;
   const progressed = run.delivery.progressed();
   const { offset } = run.delivery.state;
-  run.settings.log.warn("attempt failed", { error: failure.message, transport: transport.name, url: redactUrl(mirror.url), received: progressed ? offset : undefined });
+  run.settings.log.warn("attempt failed", { error: failure.message, transport: transport.name, url: redactUrl(mirror.url), received: progressed ? bytesField(offset) : undefined });
   return RETRY_POLICY.find((row) => row.test({ failure, stalled, progressed }))!.then;
 }
 

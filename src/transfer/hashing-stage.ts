@@ -9,7 +9,7 @@
 import { createHash, type Hash } from "node:crypto";
 import { Writable } from "node:stream";
 import type { ArchiveResult } from "../archive/sink.ts";
-import type { ExpectedDigest } from "../cli/config.ts";
+import type { ExpectedDigest } from "../verify/digest.ts";
 import { ArchiveError, IntegrityError } from "../errors.ts";
 
 /** What the stage wraps: the archive sink (extraction into staging). */

@@ -1,23 +1,12 @@
-// sha256sum / sha512sum output ("HEX  NAME" or "HEX *NAME"), and BSD style
-// ("SHA256 (NAME) = HEX"). Pure.
+// The package's line in a published checksum file (PACKAGE_CHECKSUM_URL): the row naming the
+// package's file (by base name), or the only row. Pure.
 
-import type { ExpectedDigest } from "../cli/config.ts";
+import { digestFromHex, type ExpectedDigest } from "./digest.ts";
+import { parseSumsLoose } from "./sums.ts";
 
 export function parseChecksumFile(text: string, names: string[]): ExpectedDigest | undefined {
-  const rows: { name: string; hex: string }[] = [];
-  for (const raw of text.split(/\r?\n/)) {
-    const line = raw.trim();
-    if (!line || line.startsWith("#")) continue;
-    let m = /^([0-9a-fA-F]{64}|[0-9a-fA-F]{128})(?:\s+\*?(.+))?$/.exec(line);
-    if (m) {
-      rows.push({ hex: m[1].toLowerCase(), name: (m[2] ?? "").trim() });
-      continue;
-    }
-    m = /^SHA(?:256|512)\s*\((.+)\)\s*=\s*([0-9a-fA-F]+)$/.exec(line);
-    if (m) rows.push({ hex: m[2].toLowerCase(), name: m[1] });
-  }
+  const rows = parseSumsLoose(text);
   const base = (n: string) => n.replace(/^\.\//, "").split("/").pop() ?? n;
   const pick = rows.find((r) => names.some((n) => n && base(r.name) === n)) ?? (rows.length === 1 ? rows[0] : undefined);
-  if (!pick || (pick.hex.length !== 64 && pick.hex.length !== 128)) return undefined;
-  return { algorithm: pick.hex.length === 64 ? "sha256" : "sha512", hex: pick.hex };
+  return pick && digestFromHex(pick.hex);
 }

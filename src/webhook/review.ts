@@ -3,7 +3,7 @@
 // writes, as an RFC 6902 JSONPatch. Everything else is allowed unchanged; a bad annotation
 // is refused with a message naming it (so no broken Pod is ever created).
 
-import { parseExpectedDigest } from "../cli/config.ts";
+import { parseExpectedDigest } from "../verify/digest.ts";
 import { AppError } from "../errors.ts";
 import { checkPodPatchOptions, closest } from "../inject/options.ts";
 import { hasInitContainer, podSpecPatch, toJsonPatch, type PodPatchOptions } from "../inject/pod-spec.ts";

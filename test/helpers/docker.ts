@@ -4,13 +4,20 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+import { it } from "node:test";
 import { ROOT, tmpdir } from "./run.ts";
 
-export function dockerMissing(): string | false {
+/**
+ * false when a Docker engine answers; else the reason, for a suite's `skip` option. node:test
+ * shows a skipped suite but counts none of it, so a skipped test is registered beside it: the
+ * run's summary then counts every suite that did not run ("skipped N").
+ */
+export function dockerMissing(suite = path.basename(process.argv[1] ?? "this file")): string | false {
   const r = spawnSync("docker", ["info", "--format", "{{.ServerVersion}}"], { encoding: "utf8" });
   if (r.status === 0) return false;
-  const why = "no Docker engine here (bash .ci/run installs and starts one)";
+  const why = "skipped: no Docker engine here (bash .ci/run installs and starts one)";
   if (process.env.REQUIRE_DOCKER === "1") throw new Error(why);
+  it(`${suite}: needs Docker`, { skip: why }, () => {});
   return why;
 }
 

@@ -103,9 +103,42 @@ export function runDp(env: Record<string, string | undefined>, args: string[] = 
   });
 }
 
-/** A fresh temporary directory, owned by `owner` (default: DP_AS_USER) when given. */
+const madeDirs: string[] = [];
+
+/** Mount points under `dir` (a test that failed before its umount): such a tree is left alone. */
+function holdsMount(dir: string): boolean {
+  let mounts = "";
+  try {
+    mounts = fs.readFileSync("/proc/self/mounts", "utf8");
+  } catch {
+    return true; // cannot tell: keep it
+  }
+  const points = mounts.split("\n").map((l) => (l.split(" ")[1] ?? "").replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8))));
+  return points.some((p) => p === dir || p.startsWith(dir + path.sep));
+}
+
+// Every directory tmpdir() made goes when the test process exits, passed or failed (DP_KEEP_TMP=1 keeps them).
+process.on("exit", () => {
+  if (process.env.DP_KEEP_TMP === "1") return;
+  for (const dir of madeDirs) {
+    if (holdsMount(dir)) continue;
+    try {
+      fs.rmSync(dir, { recursive: true, force: true });
+    } catch {
+      spawnSync("chmod", ["-R", "u+rwx", dir]); // read-only trees, when the tests do not run as root
+      try {
+        fs.rmSync(dir, { recursive: true, force: true });
+      } catch {
+        /* left for the machine's tmp cleaner; never fail a test run over it */
+      }
+    }
+  }
+});
+
+/** A fresh temporary directory, owned by `owner` (default: DP_AS_USER) when given; removed when the test process exits. */
 export function tmpdir(prefix = "dp-test-", owner = AS_USER): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  madeDirs.push(dir);
   if (owner !== undefined) fs.chownSync(dir, owner, owner);
   return dir;
 }

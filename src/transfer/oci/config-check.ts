@@ -1,11 +1,17 @@
 // The oci:// rules of the option table, called by src/cli/config.ts's validate(). Pure.
 
-import type { Config } from "../../cli/config.ts";
 import { UsageError } from "../../errors.ts";
 import { parsePlatform } from "./manifest.ts";
 import { isOciUrl, parseReference } from "./reference.ts";
 
-type OciOptions = Pick<Config, "urls" | "checksumUrl" | "tokenFile" | "basicAuthFile" | "registryConfig" | "platform">;
+interface OciOptions {
+  urls: string[];
+  checksumUrl: string;
+  tokenFile: string;
+  basicAuthFile: string;
+  registryConfig: string;
+  platform: string;
+}
 
 /** true when PACKAGE_URL holds oci:// references (all of them, or it is an error). */
 export function checkOciConfig(c: OciOptions): boolean {

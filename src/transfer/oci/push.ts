@@ -15,8 +15,7 @@ import { pipeline } from "node:stream/promises";
 import zlib from "node:zlib";
 import { detectFormat } from "../../archive/detect.ts";
 import { DownloadError, fromFsError, UsageError } from "../../errors.ts";
-import type { Logger } from "../../log.ts";
-import { formatBytes } from "../../units.ts";
+import { bytesField, type Logger } from "../../log.ts";
 import { MEDIA, TITLE } from "./manifest.ts";
 import { formatReference, type OciReference } from "./reference.ts";
 import type { RegistrySession } from "./session.ts";
@@ -109,7 +108,7 @@ async function uploadBlob(s: RegistrySession, digest: string, size: number, body
   if (start.status !== 202 || !start.headers.location) throw pushFailed(s, "a blob (starting the upload)", start.status);
   const put = s.url(start.headers.location);
   put.searchParams.set("digest", digest);
-  log.info("uploading", { digest, size: formatBytes(size) });
+  log.info("uploading", { digest, size: bytesField(size) });
   const done = await s.send({ method: "PUT", url: put, headers: { "content-type": "application/octet-stream", "content-length": String(size) }, body });
   if (done.status !== 201) throw pushFailed(s, `the blob ${digest}`, done.status);
   return true;

@@ -4,29 +4,51 @@
 // fetched by src/transfer/fetch.ts like any package (resume, retries, proxies, transports).
 
 import { createHash } from "node:crypto";
-import type { Config } from "../../cli/config.ts";
-import { parseExpectedDigest } from "../../cli/config.ts";
 import { AppError, DownloadError, IntegrityError } from "../../errors.ts";
 import { Installation, type Marker } from "../../install/installation.ts";
 import type { Logger } from "../../log.ts";
 import type { AuthProvider } from "../origin-headers.ts";
 import type { TlsSettings } from "../transports/types.ts";
+import { formatDigest, parseExpectedDigest, sameDigest } from "../../verify/digest.ts";
 import { credentialsFor, type CredentialSources } from "./auth.ts";
 import { RegistryHttp } from "./http.ts";
 import { chooseLayer, choosePlatform, formatPlatform, MANIFEST_ACCEPT, nodePlatform, parseManifest, parsePlatform, TITLE, type Descriptor, type Platform } from "./manifest.ts";
 import { formatReference, isOciUrl, manifestReference, parseReference, type OciReference } from "./reference.ts";
 import { RegistrySession, type Actions } from "./session.ts";
 
+/** What oci:// resolution reads from the program's options (src/cli/config.ts's Config has them all). */
+export interface OciOptions {
+  urls: string[];
+  dest: string;
+  force: boolean;
+  /** The user's expected digest ("" = none): must be the layer's. */
+  sha256: string;
+  platform: string;
+  ociLayer: string;
+  registryConfig: string;
+  basicAuthFile: string;
+  tokenFile: string;
+  plainHttp: boolean;
+  connectTimeout: number;
+  idleTimeout: number;
+  retries: number;
+  backoffBase: number;
+  backoffMax: number;
+}
+
+/** What the ordinary transfer then downloads: the layer's blob URLs and digest; the credentials are in OciPlan.auth. */
+export type BlobSource = Pick<OciOptions, "urls" | "tokenFile" | "basicAuthFile" | "sha256"> & { checksumUrl: string };
+
 export interface OciContext {
-  config: Config;
+  config: OciOptions;
   env: NodeJS.ProcessEnv;
   log: Logger;
   signal: AbortSignal;
 }
 
 export interface OciPlan {
-  /** The run's config with urls = the layer's blob URLs, sha256 = the layer digest, no registry credentials. */
-  config: Config;
+  /** Replaces the run's urls, sha256 (the layer digest) and checksum URL, and clears its credentials. */
+  source: BlobSource;
   /** For the marker: each reference with the manifest digest it resolved to (a pinned re-run then needs no request). */
   references: string[];
   /** Per blob URL, its registry's session: the credentials for that origin only, a token renewed when it expires. */
@@ -42,7 +64,7 @@ export function registryHttp(ctx: OciContext, tls: TlsSettings): RegistryHttp {
   return new RegistryHttp({ tls, env: ctx.env, connectTimeout: c.connectTimeout, idleTimeout: c.idleTimeout, retries: c.retries, backoffBase: c.backoffBase, backoffMax: c.backoffMax, signal: ctx.signal, log: ctx.log });
 }
 
-export function openSession(ref: OciReference, config: Config, http: RegistryHttp, actions: Actions, pushEnv?: NodeJS.ProcessEnv): RegistrySession {
+export function openSession(ref: OciReference, config: Pick<OciOptions, "registryConfig" | "basicAuthFile" | "tokenFile" | "plainHttp">, http: RegistryHttp, actions: Actions, pushEnv?: NodeJS.ProcessEnv): RegistrySession {
   const sources: CredentialSources = { registryConfig: config.registryConfig, basicAuthFile: config.basicAuthFile, tokenFile: config.tokenFile, pushEnv };
   return new RegistrySession(ref, credentialsFor(ref.registry, sources), http, { plainHttp: config.plainHttp, actions });
 }
@@ -76,7 +98,7 @@ async function resolveLayer(s: RegistrySession, platform: Platform, layerName: s
 }
 
 /** A pinned reference whose resolution is recorded in the marker with the same layer: nothing to ask. */
-function installedByPin(refs: OciReference[], marker: Marker | undefined, config: Config): boolean {
+function installedByPin(refs: OciReference[], marker: Marker | undefined, config: OciOptions): boolean {
   const pin = refs[0].digest;
   if (!pin || config.force || !marker?.digest) return false;
   const recorded = marker.urls.filter(isOciUrl).map((u) => {
@@ -88,15 +110,14 @@ function installedByPin(refs: OciReference[], marker: Marker | undefined, config
   });
   if (!recorded.includes(pin)) return false;
   if (!config.sha256) return true;
-  const e = parseExpectedDigest(config.sha256, "PACKAGE_SHA256");
-  return e.algorithm === marker.digest.algorithm && e.hex === marker.digest.hex;
+  return sameDigest(parseExpectedDigest(config.sha256, "PACKAGE_SHA256"), marker.digest);
 }
 
-function checkUserDigest(config: Config, layer: Descriptor) {
+function checkUserDigest(config: OciOptions, layer: Descriptor) {
   if (!config.sha256) return;
   const e = parseExpectedDigest(config.sha256, "PACKAGE_SHA256");
-  if (`${e.algorithm}:${e.hex}` !== layer.digest) {
-    throw new IntegrityError(`PACKAGE_SHA256 is ${e.algorithm}:${e.hex} but the manifest's package layer is ${layer.digest}`, "the registry holds other content than expected: fix the reference or PACKAGE_SHA256 (it must be the layer digest, not the manifest's)");
+  if (formatDigest(e) !== layer.digest) {
+    throw new IntegrityError(`PACKAGE_SHA256 is ${formatDigest(e)} but the manifest's package layer is ${layer.digest}`, "the registry holds other content than expected: fix the reference or PACKAGE_SHA256 (it must be the layer digest, not the manifest's)");
   }
 }
 
@@ -106,7 +127,7 @@ function checkUserDigest(config: Config, layer: Descriptor) {
  * keeps its own credentials (a token from the dance belongs to the registry that issued it) and
  * a download that outlives a token goes on with a fresh one. The serving registry comes first.
  */
-function blobPlan(serving: RegistrySession, refs: OciReference[], config: Config, http: RegistryHttp, digest: string): { urls: string[]; auth: Map<string, AuthProvider> } {
+function blobPlan(serving: RegistrySession, refs: OciReference[], config: OciOptions, http: RegistryHttp, digest: string): { urls: string[]; auth: Map<string, AuthProvider> } {
   const blob = (r: OciReference) => new URL(`/v2/${r.repository}/blobs/${digest}`, `${config.plainHttp ? "http" : "https"}://${r.registry}`).href;
   const sessions = [serving, ...refs.filter((r) => r !== serving.ref).map((r) => openSession(r, config, http, "pull"))];
   const auth = new Map<string, AuthProvider>(sessions.map((s) => [blob(s.ref), s]));
@@ -146,8 +167,8 @@ async function resolveFromMirrors(ctx: OciContext, refs: OciReference[], platfor
       const references = refs.map((r) => formatReference({ ...r, digest: r.digest ?? manifestDigest }));
       const { urls, auth } = blobPlan(session, refs, config, http, layer.digest);
       // The credentials are in `auth`, per origin: none is left for the transfer to send anywhere else.
-      const blobConfig: Config = { ...config, urls, sha256: layer.digest, checksumUrl: "", tokenFile: "", basicAuthFile: "" };
-      return { config: blobConfig, references, auth, close: () => http.close() };
+      const source: BlobSource = { urls, sha256: layer.digest, checksumUrl: "", tokenFile: "", basicAuthFile: "" };
+      return { source, references, auth, close: () => http.close() };
     } catch (e) {
       if (!(e instanceof DownloadError) || ctx.signal.aborted) throw e;
       lastError = e;

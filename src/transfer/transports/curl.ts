@@ -7,7 +7,8 @@ import { pipeline, Transform, type TransformCallback } from "node:stream";
 import { DownloadError } from "../../errors.ts";
 import { redactText } from "../../redact.ts";
 import { curlCause, TransferFailure } from "../failure.ts";
-import { errorLine, finalHeaderBlock, onPath, spawnStreaming } from "./subprocess.ts";
+import { errorLine } from "../../util/error-line.ts";
+import { finalHeaderBlock, onPath, spawnStreaming } from "./subprocess.ts";
 import type { Transport, TransportResponse } from "./types.ts";
 
 const quote = (s: string) => `"${s.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`;

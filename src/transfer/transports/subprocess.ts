@@ -1,10 +1,11 @@
 // Shared plumbing for transports that run an external program (curl, wget): find it on
 // PATH, stream its stdout as the body, turn a non-zero exit into an error on that body.
 
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { accessSync, constants } from "node:fs";
 import path from "node:path";
 import { PassThrough } from "node:stream";
+import { captureText, startProcess } from "../../util/process.ts";
 import type { TransferFailure } from "../failure.ts";
 
 export function onPath(program: string, env = process.env): string | undefined {
@@ -39,39 +40,20 @@ export interface SpawnOptions {
 
 export function spawnStreaming(program: string, args: string[], signal: AbortSignal, opts: SpawnOptions): Spawned {
   const { extraFds = 0, env = {} } = opts;
-  const stdio: ("pipe" | "ignore")[] = ["pipe", "pipe", "pipe", ...Array<"pipe">(extraFds).fill("pipe")];
-  const child = spawn(program, args, { stdio, signal, env: { ...process.env, ...env, LC_ALL: "C" } });
+  const started = startProcess(program, args, { extraFds, signal, killSignal: "SIGTERM", env: { ...process.env, ...env, LC_ALL: "C" } });
+  const { child } = started;
   const body = new PassThrough({ highWaterMark: 256 * 1024 });
   // The consumer sees errors through its pipeline; this keeps an unread body from crashing us.
   body.on("error", () => {});
   // The head holds the response headers (wget -S), the tail the final error message.
-  let err = "";
-  let tail = "";
-  child.stderr!.on("data", (d: Buffer) => {
-    if (err.length < 16_384) err += d.toString();
-    else tail = (tail + d.toString()).slice(-4096);
-  });
+  const stderr = captureText(child.stderr!, { head: 16_384, tail: 4096 });
   child.stdout!.pipe(body, { end: false });
-  const exited = new Promise<number>((resolve) => {
-    child.once("error", () => resolve(-1));
-    child.once("close", (code) => resolve(code ?? -1));
-  });
+  const exited = started.exited.then((exit) => exit.code ?? -1);
   exited.then((code) => {
     if (code === 0) body.end();
-    else body.destroy(opts.failure(code, tail ? `${err}\n${tail}` : err));
+    else body.destroy(opts.failure(code, stderr()));
   });
-  return { child, body, stderr: () => (tail ? `${err}\n${tail}` : err), exited };
-}
-
-/** The line of a program's stderr that says what failed: the last one starting with `prefix`, else the last. */
-export function errorLine(text: string, prefix: RegExp): string {
-  const lines = text.split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
-  return lines.filter((l) => prefix.test(l)).pop() ?? lines.pop() ?? "no message";
-}
-
-export function lastLine(text: string): string {
-  const lines = text.split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
-  return lines[lines.length - 1] ?? "no message";
+  return { child, body, stderr, exited };
 }
 
 /** Parse raw HTTP header blocks; returns the final response's (not 1xx, not a proxy's CONNECT answer). */

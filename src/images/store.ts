@@ -6,6 +6,8 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
+import { writeFileAtomic } from "../util/atomic-file.ts";
+import { parseSumsExact } from "../verify/sums.ts";
 
 export interface IndexEntry {
   ref: string;
@@ -65,14 +67,9 @@ export async function sha256File(file: string, signal?: AbortSignal): Promise<st
   return h.digest("hex");
 }
 
-/** SHA256SUMS, as `sha256sum -c` reads it: either case of hex, text or binary mode. */
+/** SHA256SUMS, as `sha256sum -c` reads it (src/verify/sums.ts): name → lowercase hex. */
 export function parseSums(text: string): Map<string, string> {
-  const sums = new Map<string, string>();
-  for (const line of text.split("\n")) {
-    const m = /^([0-9a-fA-F]{64}) [ *](.+)$/.exec(line.replace(/\r$/, ""));
-    if (m) sums.set(m[2], m[1].toLowerCase());
-  }
-  return sums;
+  return new Map(parseSumsExact(text).map((r) => [r.name, r.hex]));
 }
 
 export function readSums(dir: string): Map<string, string> {
@@ -83,7 +80,7 @@ export function readSums(dir: string): Map<string, string> {
 
 export function writeSums(dir: string, sums: Map<string, string>) {
   const text = [...sums].sort((a, b) => a[0].localeCompare(b[0])).map(([f, h]) => `${h}  ${f}\n`).join("");
-  writeAtomic(path.join(dir, SUMS), text);
+  writeFileAtomic(path.join(dir, SUMS), text);
 }
 
 /** index.json as written by export; anything else (not a list, entries without ref/file/id) is a FileProblem. */
@@ -112,16 +109,6 @@ export function readIndex(dir: string): IndexEntry[] {
 
 export function writeIndex(dir: string, entries: IndexEntry[]) {
   const sorted = [...entries].sort((a, b) => a.ref.localeCompare(b.ref));
-  writeAtomic(path.join(dir, INDEX), JSON.stringify(sorted, null, 2) + "\n");
+  writeFileAtomic(path.join(dir, INDEX), JSON.stringify(sorted, null, 2) + "\n");
 }
 
-function writeAtomic(file: string, text: string) {
-  const tmp = `${file}.tmp`;
-  try {
-    fs.writeFileSync(tmp, text);
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-}
